@@ -1,0 +1,156 @@
+"""Compiled COO kernels for truly sparse layers (the fast path of ``refset._kernels``).
+
+Every function here has a numpy twin of the same name and signature in
+``refset/_kernels.py``; the twin is the specification and the tests compare the two.
+
+Layout (PERFORMANCE.md §2): activations and deltas are stored feature-major, shape
+``(n_features, batch)``, so each link streams one contiguous batch vector.  The forward pass
+wants links sorted by destination ``cols``, the backward pass by destination ``rows``; any
+order gives the same result up to floating-point summation order, but with ``threads > 1``
+an unsorted destination array makes the kernel fall back to one thread (two threads must
+never write the same output row).
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define REFSET_HAVE_OPENMP 1
+    #else
+    #define REFSET_HAVE_OPENMP 0
+    #endif
+    """
+    int REFSET_HAVE_OPENMP
+
+ctypedef fused floating:
+    float
+    double
+
+HAVE_OPENMP = bool(REFSET_HAVE_OPENMP)
+
+
+cdef bint _is_sorted(const int64_t* a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(1, n):
+        if a[k] < a[k - 1]:
+            return False
+    return True
+
+
+cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64_t* src_idx,
+                        const floating* val, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t B,
+                        floating* out) noexcept nogil:
+    """out[dst_idx[k], :] += val[k] * src[src_idx[k], :] for k in [k0, k1)."""
+    cdef Py_ssize_t k, b
+    cdef floating v
+    cdef floating* o
+    cdef const floating* s
+    for k in range(k0, k1):
+        v = val[k]
+        o = out + dst_idx[k] * B
+        s = src + src_idx[k] * B
+        for b in range(B):
+            o[b] += v * s[b]
+
+
+cdef void _spmm(const floating* src, const int64_t* dst_idx, const int64_t* src_idx,
+                const floating* val, Py_ssize_t nnz, Py_ssize_t B, floating* out,
+                Py_ssize_t n_dst, int threads) noexcept nogil:
+    """Shared body of coo_forward and coo_backward (destination-ordered scatter)."""
+    cdef Py_ssize_t t, k
+    cdef Py_ssize_t* bounds
+    memset(out, 0, n_dst * B * sizeof(floating))
+    if threads > 1 and nnz > 4096 and _is_sorted(dst_idx, nnz):
+        bounds = <Py_ssize_t*> malloc((threads + 1) * sizeof(Py_ssize_t))
+        if bounds != NULL:
+            # chunk t covers [bounds[t], bounds[t+1]); each boundary moved forward to the start
+            # of a destination run, so no two chunks share an output row
+            bounds[0] = 0
+            bounds[threads] = nnz
+            for t in range(1, threads):
+                k = (nnz * t) // threads
+                if k < bounds[t - 1]:
+                    k = bounds[t - 1]
+                while 0 < k < nnz and dst_idx[k] == dst_idx[k - 1]:
+                    k += 1
+                bounds[t] = k
+            for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+                _scatter_rows(src, dst_idx, src_idx, val, bounds[t], bounds[t + 1], B, out)
+            free(bounds)
+            return
+    _scatter_rows(src, dst_idx, src_idx, val, 0, nnz, B, out)
+
+
+def coo_forward(const floating[:, ::1] X, const int64_t[::1] rows, const int64_t[::1] cols,
+                const floating[::1] values, floating[:, ::1] out, int threads=1):
+    """out = Wᵀ X for feature-major X of shape (n_in, B); out has shape (n_out, B)."""
+    cdef Py_ssize_t nnz = values.shape[0]
+    cdef Py_ssize_t B = X.shape[1]
+    if out.shape[1] != B or rows.shape[0] != nnz or cols.shape[0] != nnz:
+        raise ValueError("coo_forward: inconsistent shapes")
+    if nnz == 0 or B == 0:
+        out[:, :] = 0
+        return out.base
+    with nogil:
+        _spmm(&X[0, 0], &cols[0], &rows[0], &values[0], nnz, B, &out[0, 0], out.shape[0],
+              threads)
+    return out.base
+
+
+def coo_backward(const floating[:, ::1] D, const int64_t[::1] rows, const int64_t[::1] cols,
+                 const floating[::1] values, floating[:, ::1] out, int threads=1):
+    """out = W D for feature-major D of shape (n_out, B); out has shape (n_in, B)."""
+    cdef Py_ssize_t nnz = values.shape[0]
+    cdef Py_ssize_t B = D.shape[1]
+    if out.shape[1] != B or rows.shape[0] != nnz or cols.shape[0] != nnz:
+        raise ValueError("coo_backward: inconsistent shapes")
+    if nnz == 0 or B == 0:
+        out[:, :] = 0
+        return out.base
+    with nogil:
+        _spmm(&D[0, 0], &rows[0], &cols[0], &values[0], nnz, B, &out[0, 0], out.shape[0],
+              threads)
+    return out.base
+
+
+def coo_gradient(const floating[:, ::1] X, const floating[:, ::1] D, const int64_t[::1] rows,
+                 const int64_t[::1] cols, floating[::1] out, int threads=1):
+    """SDDMM: out[k] = sum_b X[rows[k], b] * D[cols[k], b], on existing links only."""
+    cdef Py_ssize_t nnz = out.shape[0]
+    cdef Py_ssize_t B = X.shape[1]
+    cdef Py_ssize_t k, b
+    cdef floating acc
+    cdef const floating* x
+    cdef const floating* d
+    cdef const floating* xbase
+    cdef const floating* dbase
+    if D.shape[1] != B or rows.shape[0] != nnz or cols.shape[0] != nnz:
+        raise ValueError("coo_gradient: inconsistent shapes")
+    if nnz == 0:
+        return out.base
+    if B == 0:
+        out[:] = 0
+        return out.base
+    xbase = &X[0, 0]
+    dbase = &D[0, 0]
+    with nogil:
+        if threads > 1 and nnz > 4096:
+            for k in prange(nnz, num_threads=threads, schedule="static"):
+                x = xbase + rows[k] * B
+                d = dbase + cols[k] * B
+                acc = 0
+                for b in range(B):
+                    acc = acc + x[b] * d[b]
+                out[k] = acc
+        else:
+            for k in range(nnz):
+                x = xbase + rows[k] * B
+                d = dbase + cols[k] * B
+                acc = 0
+                for b in range(B):
+                    acc = acc + x[b] * d[b]
+                out[k] = acc
+    return out.base

@@ -1,0 +1,101 @@
+"""Numpy twins of the compiled COO kernels: the normative specification.
+
+Each function here has a Cython twin with the same name and signature in ``_ext/_coo.pyx``
+(compiled to ``refset._coo_cy``); the Cython code is only an optimisation and the tests check
+that both agree (float64 to rtol 1e-12, float32 to 1e-5).
+
+Conventions (PERFORMANCE.md §2)
+-------------------------------
+- Activations and deltas are *feature-major*: ``X`` has shape ``(n_in, B)`` and ``D`` has
+  shape ``(n_out, B)`` for a batch of ``B`` samples.
+- A layer with weight matrix ``W`` of shape ``(n_in, n_out)`` is given by its links
+  ``rows``, ``cols`` (int64) and ``values`` (float32 or float64), in any order.  The compiled
+  kernels are fastest when the links are sorted by destination (``cols`` for the forward
+  pass, ``rows`` for the backward pass).
+- Outputs are preallocated by the caller and overwritten; each function also returns ``out``.
+- ``threads`` is the number of compute threads of the compiled kernels; the twins ignore it.
+
+Examples
+--------
+>>> import numpy as np
+>>> rows, cols = np.array([0, 1]), np.array([1, 0])
+>>> values = np.array([2.0, 3.0])
+>>> X = np.array([[1.0], [10.0]])          # two inputs, batch of one
+>>> coo_forward(X, rows, cols, values, np.empty((2, 1)))[:, 0]
+array([30.,  2.])
+"""
+import numpy as np
+
+__all__ = ["coo_forward", "coo_backward", "coo_gradient"]
+
+
+def coo_forward(X, rows, cols, values, out, threads=1):
+    r"""Forward product of a sparse layer, ``out = Wᵀ X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_in, B)
+        Input activations, feature-major.
+    rows, cols : ndarray of shape (nnz,), int64
+        Link endpoints.
+    values : ndarray of shape (nnz,), same dtype as ``X``
+        Link weights.
+    out : ndarray of shape (n_out, B)
+        Overwritten with :math:`\mathrm{out}_{jb} = \sum_{k:\,c_k = j} w_k X_{r_k b}`.
+    threads : int, default 1
+        Ignored here (compiled kernels only).
+
+    Returns
+    -------
+    out : ndarray of shape (n_out, B)
+    """
+    out[...] = 0
+    np.add.at(out, cols, values[:, None] * X[rows])
+    return out
+
+
+def coo_backward(D, rows, cols, values, out, threads=1):
+    r"""Backward product of a sparse layer, ``out = W D``.
+
+    Parameters
+    ----------
+    D : ndarray of shape (n_out, B)
+        Deltas of the layer's outputs, feature-major.
+    rows, cols, values : ndarray of shape (nnz,)
+        The layer's links (see :func:`coo_forward`).
+    out : ndarray of shape (n_in, B)
+        Overwritten with :math:`\mathrm{out}_{ib} = \sum_{k:\,r_k = i} w_k D_{c_k b}`.
+    threads : int, default 1
+        Ignored here (compiled kernels only).
+
+    Returns
+    -------
+    out : ndarray of shape (n_in, B)
+    """
+    out[...] = 0
+    np.add.at(out, rows, values[:, None] * D[cols])
+    return out
+
+
+def coo_gradient(X, D, rows, cols, out, threads=1):
+    r"""Weight gradient on existing links only (an SDDMM).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_in, B)
+        Input activations of the layer, feature-major.
+    D : ndarray of shape (n_out, B)
+        Deltas of the layer's outputs, feature-major.
+    rows, cols : ndarray of shape (nnz,), int64
+        Link endpoints.
+    out : ndarray of shape (nnz,)
+        Overwritten with :math:`g_k = \sum_b X_{r_k b} D_{c_k b}`; ``X Dᵀ`` is never formed.
+    threads : int, default 1
+        Ignored here (compiled kernels only).
+
+    Returns
+    -------
+    out : ndarray of shape (nnz,)
+    """
+    out[...] = np.einsum("kb,kb->k", X[rows], D[cols])
+    return out

@@ -1,0 +1,67 @@
+"""Weight initialisers for the links of a sparse layer (ALGORITHMS §1).
+
+An initialiser is a callable ``init(rng, size, fan_in, fan_out, dtype) -> ndarray`` that
+draws ``size`` weights; ``fan_in`` and ``fan_out`` are the layer's widths ``n_in`` and
+``n_out``.  New links created by a topology update use the layer's initialiser.  Biases start
+at 0.
+
+Examples
+--------
+>>> import numpy as np
+>>> init = get_initializer("he_uniform")
+>>> w = init(np.random.default_rng(0), 1000, 6, 4, np.float64)
+>>> bool(np.all(np.abs(w) <= 1.0))           # bound sqrt(6 / fan_in) = 1
+True
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Normal", "HeUniform", "XavierUniform", "get_initializer", "INITIALIZERS"]
+
+
+@dataclass(frozen=True)
+class Normal:
+    """N(0, std²); ``std = 0.1`` is the original SET code's ``randn / 10`` (the default)."""
+
+    std: float = 0.1
+
+    def __call__(self, rng, size, fan_in, fan_out, dtype):
+        return (self.std * rng.standard_normal(size)).astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class HeUniform:
+    """U(-a, a) with ``a = sqrt(6 / fan_in)`` (He et al., 2015)."""
+
+    def __call__(self, rng, size, fan_in, fan_out, dtype):
+        limit = np.sqrt(6.0 / fan_in)
+        return rng.uniform(-limit, limit, size).astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class XavierUniform:
+    """U(-a, a) with ``a = sqrt(6 / (fan_in + fan_out))`` (Glorot and Bengio, 2010)."""
+
+    def __call__(self, rng, size, fan_in, fan_out, dtype):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, size).astype(dtype, copy=False)
+
+
+INITIALIZERS = {"normal": Normal, "he_uniform": HeUniform, "xavier_uniform": XavierUniform}
+
+
+def get_initializer(spec):
+    """Resolve ``spec``: a name in :data:`INITIALIZERS` or a callable (returned as is).
+
+    Examples
+    --------
+    >>> get_initializer("normal")
+    Normal(std=0.1)
+    """
+    if callable(spec):
+        return spec
+    if isinstance(spec, str) and spec in INITIALIZERS:
+        return INITIALIZERS[spec]()
+    raise ValueError(f"weight_init must be one of {', '.join(map(repr, INITIALIZERS))} "
+                     f"or a callable, got {spec!r}")

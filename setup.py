@@ -1,0 +1,42 @@
+"""Build the Cython kernels in ``_ext/`` into modules inside ``refset/``.
+
+Environment:
+- ``REFSET_NO_EXT=1`` skips the extensions (pure numpy install).
+- ``REFSET_CYTHON_DEBUG=1`` re-enables bounds and wraparound checks.
+- ``REFSET_NO_OPENMP=1`` builds without OpenMP (the ``threads`` setting is then ignored).
+"""
+import os
+import sys
+
+from setuptools import Extension, setup
+
+KERNELS = {"refset._coo_cy": "_ext/_coo.pyx"}
+
+
+def _extensions():
+    if os.environ.get("REFSET_NO_EXT") == "1":
+        return []
+    from Cython.Build import cythonize
+
+    debug = os.environ.get("REFSET_CYTHON_DEBUG") == "1"
+    openmp = os.environ.get("REFSET_NO_OPENMP") != "1" and sys.platform.startswith("linux")
+    compile_args = ["-O3"] + (["-fopenmp"] if openmp else [])
+    link_args = ["-fopenmp"] if openmp else []
+    exts = [
+        Extension(name, [src], extra_compile_args=compile_args, extra_link_args=link_args)
+        for name, src in KERNELS.items()
+    ]
+    directives = {
+        "language_level": 3,
+        "boundscheck": debug,
+        "wraparound": debug,
+        "initializedcheck": debug,
+        "cdivision": True,
+    }
+    exts = cythonize(exts, compiler_directives=directives)
+    for ext in exts:  # cythonize() drops Extension(optional=True); set it afterwards
+        ext.optional = True
+    return exts
+
+
+setup(ext_modules=_extensions())
