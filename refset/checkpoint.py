@@ -102,7 +102,9 @@ def load_checkpoint(path, cls=None):
         for key, a in arrays.items():
             if _digest(a) != digests[key]:
                 raise CheckpointError(f"{path}: array {key!r} is corrupt (checksum mismatch)")
-        model = cls(**meta["params"])
+        params = dict(meta["params"])
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        model = cls(**params)
         model.classes_ = arrays["classes"]
         model.n_features_in_ = int(meta["n_features_in"])
         model.epoch_ = int(meta["epoch"])

@@ -1,0 +1,79 @@
+"""The ``refset`` command line: a smoke run, resume, info and one-line errors."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from refset.cli import main
+
+SMALL = ["--hidden", "64,64", "--epsilon", "4", "--epochs", "3", "--batch-size", "32", "--lr", "0.05",
+         "--weight-init", "he_uniform", "--quiet"]
+
+
+def test_train_smoke(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *SMALL, "--out", str(out)]) == 0
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert len(history) == 3 and history[-1]["test_accuracy"] > 0.4      # chance 0.25
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert len(rows) == 3 and "nnz_1" in rows[0] and "active_neurons_0" in rows[0]
+    assert (out / "model.npz").exists() and (out / "config.json").exists()
+    # an existing run is never overwritten silently
+    assert main(["train", *SMALL, "--out", str(out)]) == 2
+    assert "already holds a trained model" in capsys.readouterr().err
+    # resume it to more epochs
+    assert main(["train", "--resume", str(out), "--epochs", "4", "--quiet"]) == 0
+    assert len(json.loads((out / "history.json").read_text())["history"]) == 4
+
+
+def test_epoch_lines(tmp_path, capsys):
+    assert main(["train", "--hidden", "16", "--epsilon", "3", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "epoch    1/2" in text and "test acc" in text and "done: test accuracy" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--zeta", "1.5"], "zeta must be a finite number in [0, 1], got 1.5"),
+    (["train", "--epsilon", "0"], "epsilon must be"),
+    (["train", "--hidden", "10,x"], "--hidden must be comma-separated positive integers"),
+    (["train", "--dataset", "nosuch"], "name"),
+    (["train", "--epochs", "0"], "epochs must be"),
+    (["train", "--dtype", "float16"], "invalid choice"),
+    (["train", "--resume", "/nonexistent/run"], "not a refset run directory"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_exit_with_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        status = main([*args, "--out", str(tmp_path / "x")] if args[0] == "train" else args)
+        raise SystemExit(status)
+    assert exc.value.code != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_missing_dataset_file_names_file(tmp_path, capsys):
+    status = main(["train", "--dataset", "COIL20", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert status == 2 and "COIL20.mat" in err and len(err.strip().splitlines()) == 1
+
+
+def test_info_and_module_entry_point():
+    result = subprocess.run([sys.executable, "-m", "refset", "info"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0
+    assert "backend" in result.stdout and "numpy" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "refset", "train", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "--zeta" in result.stdout
+
+
+def test_coil20_if_available(tmp_path):
+    data = os.environ.get("REFSET_DATA")
+    if not data or not os.path.exists(os.path.join(data, "COIL20.mat")):
+        pytest.skip("COIL20.mat not in REFSET_DATA")
+    assert main(["train", "--dataset", "COIL20", *SMALL, "--out", str(tmp_path)]) == 0
+    history = json.loads((tmp_path / "history.json").read_text())["history"]
+    assert history[-1]["test_accuracy"] > 0.3           # chance is 0.05

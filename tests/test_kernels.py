@@ -1,0 +1,89 @@
+"""COO kernels against dense numpy, on both backends and both dtypes."""
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from _tolerances import ATOL, RTOL
+from refset import CooMatrix, erdos_renyi_layer
+
+
+def _layer(rng, n_in, n_out, eps, dtype):
+    W = erdos_renyi_layer(n_in, n_out, eps, rng, dtype=np.dtype(dtype))
+    return W, W.to_dense()
+
+
+@pytest.mark.parametrize("n_in,n_out,B", [(50, 40, 1), (97, 64, 7), (300, 200, 32), (10, 3, 128)])
+@pytest.mark.parametrize("order", ["canonical", "destination", "shuffled"])
+def test_kernels_match_dense(kernels, dtype, global_seed, n_in, n_out, B, order):
+    rng = np.random.default_rng(global_seed)
+    W, dense = _layer(rng, n_in, n_out, 3.0, dtype)
+    X = rng.standard_normal((n_in, B)).astype(dtype)
+    D = rng.standard_normal((n_out, B)).astype(dtype)
+    rows, cols, vals = W.rows, W.cols, W.values
+    if order == "destination":
+        p = np.lexsort((rows, cols))
+    elif order == "shuffled":
+        p = rng.permutation(W.nnz)
+    else:
+        p = np.arange(W.nnz)
+    r, c, v = rows[p], cols[p], vals[p]
+    tol = dict(rtol=RTOL[dtype], atol=ATOL[dtype] * np.sqrt(n_in + n_out))
+
+    out = np.full((n_out, B), np.nan, dtype=dtype)      # garbage must be overwritten
+    assert kernels.coo_forward(X, r, c, v, out) is out
+    assert_allclose(out, dense.T @ X, **tol)
+
+    back = np.full((n_in, B), np.nan, dtype=dtype)
+    kernels.coo_backward(D, r, c, v, back)
+    assert_allclose(back, dense @ D, **tol)
+
+    g = np.full(W.nnz, np.nan, dtype=dtype)
+    kernels.coo_gradient(X, D, r, c, g)
+    assert_allclose(g, (X @ D.T)[r, c], **tol)           # only on existing links
+
+
+def test_threads_give_same_result(kernels, dtype, global_seed):
+    rng = np.random.default_rng(global_seed)
+    W, dense = _layer(rng, 400, 300, 20.0, dtype)         # > 4096 links: threaded path
+    X = rng.standard_normal((400, 5)).astype(dtype)
+    D = rng.standard_normal((300, 5)).astype(dtype)
+    p = np.lexsort((W.rows, W.cols))
+    for threads in (1, 2):
+        out = kernels.coo_forward(X, W.rows[p], W.cols[p], W.values[p],
+                                  np.empty((300, 5), dtype), threads)
+        assert_allclose(out, dense.T @ X, rtol=RTOL[dtype], atol=ATOL[dtype] * 30)
+        back = kernels.coo_backward(D, W.rows, W.cols, W.values, np.empty((400, 5), dtype), threads)
+        assert_allclose(back, dense @ D, rtol=RTOL[dtype], atol=ATOL[dtype] * 30)
+        g = kernels.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype), threads)
+        assert_allclose(g, (X @ D.T)[W.rows, W.cols], rtol=RTOL[dtype], atol=ATOL[dtype] * 30)
+
+
+def test_backends_agree(dtype, global_seed):
+    """The compiled kernels reproduce their numpy twins (the specification)."""
+    from refset import _backend, get_kernels
+
+    if not _backend.compiled_available():
+        pytest.skip("compiled extension not built")
+    cy, ref = get_kernels("cython"), get_kernels("numpy")
+    rng = np.random.default_rng(global_seed)
+    W, _ = _layer(rng, 120, 90, 5.0, dtype)
+    X = rng.standard_normal((120, 16)).astype(dtype)
+    D = rng.standard_normal((90, 16)).astype(dtype)
+    args = (W.rows, W.cols, W.values)
+    for name, inp, n in (("coo_forward", X, 90), ("coo_backward", D, 120)):
+        a = getattr(cy, name)(inp, *args, np.empty((n, 16), dtype))
+        b = getattr(ref, name)(inp, *args, np.empty((n, 16), dtype))
+        assert_allclose(a, b, rtol=RTOL[dtype], atol=ATOL[dtype])
+    a = cy.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype))
+    b = ref.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype))
+    assert_allclose(a, b, rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+def test_empty_layer_and_empty_batch(kernels, dtype):
+    e = np.empty(0, np.int64)
+    out = kernels.coo_forward(np.ones((3, 2), dtype), e, e, np.empty(0, dtype), np.ones((4, 2), dtype))
+    assert np.all(out == 0)
+    W = CooMatrix(np.array([0, 2]), np.array([1, 0]), np.array([1.0, 2.0], dtype), (3, 2))
+    g = kernels.coo_gradient(np.ones((3, 0), dtype), np.ones((2, 0), dtype), W.rows, W.cols,
+                             np.ones(2, dtype))
+    assert np.all(g == 0)
