@@ -202,16 +202,19 @@ class SparseMLP:
         self._refresh_caches()
 
     def _refresh_caches(self, index=None):
-        """Per layer, the links ordered by column for the forward kernel."""
+        """Forget the per-layer column orders (recomputed on demand by :meth:`_by_column`)."""
         if index is None:
             self._fwd = [None] * len(self.layers_)
-            indices = range(len(self.layers_))
         else:
-            indices = [index]
-        for l in indices:
+            self._fwd[index] = None
+
+    def _by_column(self, l):
+        """Layer ``l``'s links ordered by column: (permutation, rows, cols)."""
+        if self._fwd[l] is None:
             W = self.layers_[l]
-            perm = np.lexsort((W.rows, W.cols))
+            perm = np.argsort(W.cols * np.int64(W.shape[0]) + W.rows, kind="stable")
             self._fwd[l] = (perm, W.rows[perm], W.cols[perm])
+        return self._fwd[l]
 
     # -- numerics ---------------------------------------------------------------------
     def _forward(self, A, kernels, *, train=False, rng=None):
@@ -219,9 +222,12 @@ class SparseMLP:
         acts, masks = [A], []
         last = len(self.layers_) - 1
         for l, (W, b) in enumerate(zip(self.layers_, self.biases_)):
-            perm, rows_f, cols_f = self._fwd[l]
             Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
-            kernels.coo_forward(A, rows_f, cols_f, W.values[perm], Z, self.threads)
+            if self.threads > 1:       # destination order: threads own disjoint output rows
+                perm, rows_f, cols_f = self._by_column(l)
+                kernels.coo_forward(A, rows_f, cols_f, W.values[perm], Z, self.threads)
+            else:                      # canonical order, no gather (as fast on one thread)
+                kernels.coo_forward(A, W.rows, W.cols, W.values, Z, 1)
             Z += b[:, None]
             if l < last:
                 np.maximum(Z, 0, out=Z)

@@ -64,7 +64,9 @@ class SetStepResult:
         """``|removed ∩ regrown| / |regrown|`` (NaN when nothing was regrown)."""
         if self.regrown.size == 0:
             return float("nan")
-        return np.intersect1d(self.removed, self.regrown, assume_unique=True).size / self.regrown.size
+        at = np.minimum(np.searchsorted(self.removed, self.regrown), max(self.removed.size - 1, 0))
+        both = np.count_nonzero(self.removed[at] == self.regrown) if self.removed.size else 0
+        return both / self.regrown.size
 
 
 def select_prune(values, zeta, rule="sign"):
@@ -91,10 +93,31 @@ def select_prune(values, zeta, rule="sign"):
         groups = [np.flatnonzero(values < 0), np.flatnonzero(values > 0)]
     chosen = []
     for idx in groups:
-        k = math.floor(zeta * idx.size)
-        # stable sort on |w|: ties keep canonical (row, col) order
-        chosen.append(idx[np.argsort(np.abs(values[idx]), kind="stable")[:k]])
+        chosen.append(idx[_smallest(np.abs(values[idx]), math.floor(zeta * idx.size))])
     return np.sort(np.concatenate(chosen))
+
+
+def _smallest(scores, k):
+    """Indices of the ``k`` smallest scores, ties broken by index; O(n) via argpartition.
+
+    Equal to ``np.argsort(scores, kind="stable")[:k]`` as a set.
+    """
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    if k >= scores.size:
+        return np.arange(scores.size)
+    threshold = scores[np.argpartition(scores, k - 1)[k - 1]]
+    below = np.flatnonzero(scores < threshold)
+    ties = np.flatnonzero(scores == threshold)[: k - below.size]
+    return np.concatenate([below, ties])
+
+
+def _merge_sorted(kept, new):
+    """Positions of ``kept`` and ``new`` (both sorted, disjoint) in their sorted union."""
+    at_new = np.searchsorted(kept, new) + np.arange(new.size)
+    is_new = np.zeros(kept.size + new.size, dtype=bool)
+    is_new[at_new] = True
+    return np.flatnonzero(~is_new), at_new
 
 
 def _guard_links(kept, removed, shape, rng, forbid_removed):
@@ -169,7 +192,7 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
     k = removed.size
 
     guard = _guard_links(kept, removed, layer.shape, rng, not allow_regrow_removed)
-    occupied = np.union1d(kept, guard)
+    occupied = np.union1d(kept, guard) if guard.size else kept
     n_total = n_in * n_out
     rest = k - guard.size
     if not allow_regrow_removed and n_total - occupied.size - removed.size >= rest:
@@ -179,9 +202,12 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
     regrown = np.sort(np.concatenate([guard, free]))
     new_values = (Normal() if init is None else init)(rng, k, n_in, n_out, layer.values.dtype)
 
-    linear = np.concatenate([kept, regrown])
-    order = np.argsort(linear, kind="stable")
-    values = np.concatenate([layer.values[keep_mask], new_values])[order]
-    source = np.concatenate([np.flatnonzero(keep_mask), np.full(k, -1, np.int64)])[order]
-    new_layer = CooMatrix.from_linear(linear[order], values, layer.shape)
+    at_kept, at_new = _merge_sorted(kept, regrown)
+    linear = np.empty(layer.nnz, dtype=np.int64)
+    linear[at_kept], linear[at_new] = kept, regrown
+    values = np.empty_like(layer.values)
+    values[at_kept], values[at_new] = layer.values[keep_mask], new_values
+    source = np.full(layer.nnz, -1, dtype=np.int64)
+    source[at_kept] = np.flatnonzero(keep_mask)
+    new_layer = CooMatrix.from_linear(linear, values, layer.shape)
     return SetStepResult(new_layer, source, removed, regrown)

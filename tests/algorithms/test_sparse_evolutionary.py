@@ -104,3 +104,14 @@ def test_bad_zeta():
     for zeta in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="zeta"):
             set_step(W, zeta, np.random.default_rng(0))
+
+
+@given(scores=st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.5]), min_size=0, max_size=40),
+       k=st.integers(0, 45))
+def test_selection_equals_stable_sort(scores, k):
+    """The O(n) selection picks exactly what a stable sort on (score, index) picks."""
+    from refset.algorithms.sparse_evolutionary import _smallest
+
+    scores = np.array(scores)
+    expected = np.sort(np.argsort(scores, kind="stable")[:k])
+    assert np.array_equal(np.sort(_smallest(scores, k)), expected)
