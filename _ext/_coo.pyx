@@ -169,3 +169,25 @@ def coo_gradient(const floating[:, ::1] X, const floating[:, ::1] D, const int64
             for k in range(nnz):
                 out[k] = _dot(xbase + rows[k] * B, dbase + cols[k] * B, B)
     return out.base
+
+
+def sgd_update(floating[::1] values, floating[::1] velocity, const floating[::1] grad,
+               double learning_rate, double momentum, double weight_decay, bint coupled,
+               int threads=1):
+    """One fused pass of SGD with momentum and weight decay over a layer's links (in place)."""
+    cdef Py_ssize_t k, n = values.shape[0]
+    cdef floating lr = learning_rate, mu = momentum, lam = weight_decay, g, w
+    if velocity.shape[0] != n or grad.shape[0] != n:
+        raise ValueError("sgd_update: inconsistent shapes")
+    with nogil:
+        if coupled:
+            for k in range(n):
+                w = values[k]
+                g = grad[k] + lam * w
+                velocity[k] = mu * velocity[k] - lr * g
+                values[k] = w + velocity[k]
+        else:
+            for k in range(n):
+                w = values[k]
+                velocity[k] = mu * velocity[k] - lr * grad[k]
+                values[k] = w + (velocity[k] - lam * w)

@@ -13,7 +13,7 @@ from . import _kernels
 __all__ = ["get_kernels", "set_backend", "get_backend", "backend_reason", "compiled_available"]
 
 _CHOICES = ("auto", "cython", "numpy")
-KERNEL_NAMES = ("coo_forward", "coo_backward", "coo_gradient")
+KERNEL_NAMES = ("coo_forward", "coo_backward", "coo_gradient", "sgd_update")
 
 try:
     from . import _coo_cy

@@ -26,7 +26,7 @@ array([30.,  2.])
 """
 import numpy as np
 
-__all__ = ["coo_forward", "coo_backward", "coo_gradient"]
+__all__ = ["coo_forward", "coo_backward", "coo_gradient", "sgd_update"]
 
 
 def coo_forward(X, rows, cols, values, out, threads=1):
@@ -99,3 +99,35 @@ def coo_gradient(X, D, rows, cols, out, threads=1):
     """
     out[...] = np.einsum("kb,kb->k", X[rows], D[cols])
     return out
+
+
+def sgd_update(values, velocity, grad, learning_rate, momentum, weight_decay, coupled, threads=1):
+    r"""SGD with momentum and weight decay on a layer's links, in place.
+
+    Parameters
+    ----------
+    values, velocity : ndarray of shape (nnz,)
+        Weights and their momentum, updated in place.
+    grad : ndarray of shape (nnz,)
+        Gradient of the loss, aligned with ``values``.
+    learning_rate, momentum, weight_decay : float
+        η, μ, λ.
+    coupled : bool
+        True: :math:`v \leftarrow \mu v - \eta (g + \lambda w)`, :math:`w \leftarrow w + v`.
+        False (the original SET code): :math:`v \leftarrow \mu v - \eta g`,
+        :math:`w \leftarrow w + v - \lambda w` (decay not scaled by η; old w).
+    threads : int, default 1
+        Ignored here (compiled kernels only).
+
+    Returns
+    -------
+    None
+    """
+    dtype = values.dtype.type
+    lr, mu, lam = dtype(learning_rate), dtype(momentum), dtype(weight_decay)
+    if coupled:
+        velocity[...] = mu * velocity - lr * (grad + lam * values)
+        values += velocity
+    else:
+        velocity[...] = mu * velocity - lr * grad
+        values += velocity - lam * values

@@ -310,18 +310,12 @@ class SparseMLP:
         loss, delta = self._loss_delta(acts[-1], self._one_hot(y_idx, X.dtype))
         return loss, self._backward(acts, masks, delta, kernels)
 
-    def _sgd_update(self, grads):
+    def _sgd_update(self, grads, kernels):
         mu, eta, lam = self.momentum, self.learning_rate, self.weight_decay
         coupled = self.weight_decay_style == "coupled"
         for l, ((gw, gb), W) in enumerate(zip(grads, self.layers_)):
             vw, vb = self.velocities_[l]
-            if coupled and lam:
-                gw += lam * W.values
-            vw *= mu
-            vw -= eta * gw
-            W.values += vw
-            if not coupled and lam:
-                W.values -= lam * W.values
+            kernels.sgd_update(W.values, vw, gw, eta, mu, lam, coupled, self.threads)
             vb *= mu
             vb -= eta * gb
             self.biases_[l] += vb
@@ -412,7 +406,7 @@ class SparseMLP:
             A = np.ascontiguousarray(X[idx].T)
             acts, masks = self._forward(A, kernels, train=True, rng=rng)
             _, delta = self._loss_delta(acts[-1], self._one_hot(y_idx[idx], X.dtype))
-            self._sgd_update(self._backward(acts, masks, delta, kernels))
+            self._sgd_update(self._backward(acts, masks, delta, kernels), kernels)
             if bar is not None:
                 bar.update(i + 1)
         if bar is not None:

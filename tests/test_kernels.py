@@ -87,3 +87,20 @@ def test_empty_layer_and_empty_batch(kernels, dtype):
     g = kernels.coo_gradient(np.ones((3, 0), dtype), np.ones((2, 0), dtype), W.rows, W.cols,
                              np.ones(2, dtype))
     assert np.all(g == 0)
+
+
+@pytest.mark.parametrize("coupled", [True, False])
+def test_sgd_update_matches_formula(kernels, dtype, coupled, global_seed):
+    rng = np.random.default_rng(global_seed)
+    w0, v0, g = (rng.standard_normal(1000).astype(dtype) for _ in range(3))
+    w, v = w0.copy(), v0.copy()
+    kernels.sgd_update(w, v, g, 0.01, 0.9, 2e-4, coupled)
+    w0, v0, g = (a.astype(np.float64) for a in (w0, v0, g))
+    if coupled:
+        v_ref = 0.9 * v0 - 0.01 * (g + 2e-4 * w0)
+        w_ref = w0 + v_ref
+    else:
+        v_ref = 0.9 * v0 - 0.01 * g
+        w_ref = w0 + v_ref - 2e-4 * w0
+    assert_allclose(v, v_ref, rtol=RTOL[dtype], atol=ATOL[dtype])
+    assert_allclose(w, w_ref, rtol=RTOL[dtype], atol=ATOL[dtype])
