@@ -40,7 +40,7 @@ def erdos_renyi_probability(n_in, n_out, epsilon):
     Examples
     --------
     >>> erdos_renyi_probability(3000, 3000, 20)
-    0.02666666666666667
+    0.013333333333333334
     """
     return min(1.0, epsilon * (n_in + n_out) / (n_in * n_out))
 

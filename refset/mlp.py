@@ -100,7 +100,7 @@ class SparseMLP:
     >>> X = rng.standard_normal((60, 8)); y = (X[:, 0] > 0).astype(int)
     >>> model = SparseMLP((16,), epsilon=4, epochs=3, seed=0).fit(X, y)
     >>> [layer.nnz for layer in model.layers_]
-    [96, 72]
+    [96, 32]
     >>> model.predict(X[:3]).shape
     (3,)
     """
