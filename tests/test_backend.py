@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -10,9 +11,10 @@ from refset import _backend
 
 
 def _run(code, **env):
+    """Run ``code`` in a fresh interpreter outside the source tree (the installed package)."""
     full = dict(os.environ, **env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full,
-                          timeout=120)
+                          timeout=120, cwd=tempfile.gettempdir())
 
 
 def test_show_config_reports_backend(capsys):

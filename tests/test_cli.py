@@ -60,13 +60,14 @@ def test_missing_dataset_file_names_file(tmp_path, capsys):
     assert status == 2 and "COIL20.mat" in err and len(err.strip().splitlines()) == 1
 
 
-def test_info_and_module_entry_point():
+def test_info_and_module_entry_point(tmp_path):
+    # run outside the source tree, so that the installed package (with its extension) is used
     result = subprocess.run([sys.executable, "-m", "refset", "info"], capture_output=True, text=True,
-                            timeout=120)
+                            timeout=120, cwd=tmp_path)
     assert result.returncode == 0
     assert "backend" in result.stdout and "numpy" in result.stdout
     result = subprocess.run([sys.executable, "-m", "refset", "train", "--help"], capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0 and "--zeta" in result.stdout
 
 
