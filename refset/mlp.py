@@ -38,6 +38,13 @@ __all__ = ["SparseMLP"]
 _EVAL_BATCH = 1024
 
 
+def _resolve_dtype(dtype):
+    """numpy dtype for ``"float32"``/``"float64"`` (or those numpy types); else ValueError."""
+    if dtype in ("float32", "float64", np.float32, np.float64, np.dtype("float32"), np.dtype("float64")):
+        return np.dtype(dtype)
+    raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+
+
 class SparseMLP:
     r"""Truly sparse MLP with Erdős–Rényi initialisation and SET evolution.
 
@@ -176,7 +183,7 @@ class SparseMLP:
         check_choice("loss", self.loss, ("cross_entropy", "mse"))
         check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
         check_choice("init_mode", self.init_mode, ("exact", "bernoulli"))
-        check_choice("dtype", str(np.dtype(self.dtype)) if self.dtype in ("float32", "float64", np.float32, np.float64) else self.dtype, ("float32", "float64"))
+        _resolve_dtype(self.dtype)
         check_int("threads", self.threads, 1)
         check_choice("backend", self.backend, (None, "cython", "numpy"))
         get_initializer(self.weight_init)
@@ -185,7 +192,7 @@ class SparseMLP:
     # -- construction -----------------------------------------------------------------
     def _initialize(self, n_features, n_classes, rng):
         sizes = (n_features, *self._validate_params(), n_classes)
-        dtype = np.dtype(self.dtype)
+        dtype = _resolve_dtype(self.dtype)
         init = get_initializer(self.weight_init)
         self.layers_ = [
             erdos_renyi_layer(n_in, n_out, self.epsilon, rng, mode=self.init_mode, init=init,
@@ -361,9 +368,7 @@ class SparseMLP:
         ``removed``, ``regrown``, ``overlap`` (None where nothing was regrown) and
         ``active_neurons`` (per neuron layer, inputs to outputs).
         """
-        dtype = np.dtype(self.dtype) if str(self.dtype) in ("float32", "float64") else None
-        if dtype is None:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        dtype = _resolve_dtype(self.dtype)
         X = check_finite_2d("X", X, dtype=dtype)
         y = check_labels("y", y, X.shape[0])
         if resume:

@@ -186,3 +186,16 @@ def test_bad_data():
         model.predict(X[:, :9])
     with pytest.raises(ValueError, match="labels not seen"):
         model.loss_and_gradients(X[:3], np.array([0, 1, 7]))
+
+
+def test_two_threads_give_the_same_run():
+    """Threads own disjoint outputs and keep each sum's order, so results are identical."""
+    if not refset._backend.compiled_available():
+        pytest.skip("compiled extension not built")
+    X, y = _data(0, n=200, d=300)
+    kw = dict(epsilon=20.0, epochs=2, batch_size=64, seed=0, backend="cython")
+    a = SparseMLP((200, 200), threads=1, **kw).fit(X, y)
+    b = SparseMLP((200, 200), threads=2, **kw).fit(X, y)
+    for Wa, Wb in zip(a.layers_, b.layers_):
+        assert np.array_equal(Wa.linear(), Wb.linear())
+        assert np.array_equal(Wa.values, Wb.values)
