@@ -10,10 +10,11 @@ import types
 
 from . import _kernels
 
-__all__ = ["get_kernels", "set_backend", "get_backend", "backend_reason", "compiled_available"]
-
 _CHOICES = ("auto", "cython", "numpy")
 KERNEL_NAMES = ("coo_forward", "coo_backward", "coo_gradient", "sgd_update")
+
+__all__ = ["get_kernels", "set_backend", "get_backend", "backend_reason", "compiled_available"]
+
 
 try:
     from . import _coo_cy
@@ -21,6 +22,12 @@ try:
 except ImportError as exc:  # not built (REFSET_NO_EXT=1, no compiler, or a source checkout)
     _coo_cy = None
     _IMPORT_ERROR = exc
+else:
+    _missing = [k for k in KERNEL_NAMES if not hasattr(_coo_cy, k)]
+    if _missing:  # an editable install whose .so predates a kernel: never mix the two
+        _coo_cy = None
+        _IMPORT_ERROR = ImportError(f"stale build, it lacks {', '.join(_missing)}; "
+                                    "rerun pip install -e .")
 
 
 def compiled_available():

@@ -349,7 +349,9 @@ class SparseMLP:
         resume : bool, default False
             Continue a fitted or loaded model from ``epoch_`` up to ``epochs`` instead of
             starting afresh.  A model saved after epoch e and resumed ends bit for bit as an
-            uninterrupted run with the same seed.
+            uninterrupted run with the same seed.  A finished run can be extended by raising
+            ``epochs``: the topology update its final epoch skipped is applied first, so the
+            result equals a run that had the larger ``epochs`` from the start.
         checkpoint : path or None
             Written atomically (:meth:`save`) after every epoch, so an interrupted run loses
             at most the current epoch.
@@ -365,8 +367,9 @@ class SparseMLP:
         Each epoch record of ``history_`` holds: ``epoch``, ``train_loss``,
         ``train_accuracy``, ``test_loss``, ``test_accuracy`` (None without validation data),
         ``seconds_train``, ``seconds_eval``, ``seconds_topology``, and per layer ``nnz``,
-        ``removed``, ``regrown``, ``overlap`` (None where nothing was regrown) and
-        ``active_neurons`` (per neuron layer, inputs to outputs).
+        ``removed``, ``regrown``, ``overlap`` (None where nothing was regrown),
+        ``active_neurons`` (per neuron layer, inputs to outputs, after the update) and
+        ``topology_updated`` (False for the final epoch, whose update is skipped).
         """
         dtype = _resolve_dtype(self.dtype)
         X = check_finite_2d("X", X, dtype=dtype)
@@ -392,6 +395,8 @@ class SparseMLP:
             X_val = check_finite_2d("X_test", validation_data[0], self.n_features_in_, dtype)
             y_val = self._encode(check_labels("y_test", validation_data[1], X_val.shape[0]))
         kernels = self._kernels()
+        if resume:
+            self._run_pending_update()
         while self.epoch_ < self.epochs:
             record = self._epoch(X, y_idx, validation_data and (X_val, y_val), kernels)
             if checkpoint is not None:
@@ -421,19 +426,8 @@ class SparseMLP:
         test_loss, test_acc = self._evaluate(*val, kernels) if val else (None, None)
         t2 = time.perf_counter()
         self.epoch_ += 1
-        removed, regrown, overlap = [], [], []
-        if self.epoch_ < self.epochs:     # evolve after every epoch except the last
-            for l, W in enumerate(self.layers_):
-                step = set_step(W, self.zeta, rng, prune=self.prune,
-                                allow_regrow_removed=self.allow_regrow_removed,
-                                init=get_initializer(self.weight_init))
-                self._replace_layer(l, step.layer, step.source)
-                removed.append(int(step.removed.size))
-                regrown.append(int(step.regrown.size))
-                overlap.append(None if np.isnan(step.overlap) else float(step.overlap))
-        else:
-            removed = regrown = [0] * len(self.layers_)
-            overlap = [None] * len(self.layers_)
+        final = self.epoch_ >= self.epochs       # evolve after every epoch except the last
+        removed, regrown, overlap = self._evolve(skip=final)
         t3 = time.perf_counter()
         record = {
             "epoch": self.epoch_, "train_loss": train_loss, "train_accuracy": train_acc,
@@ -441,6 +435,7 @@ class SparseMLP:
             "seconds_train": t1 - t0, "seconds_eval": t2 - t1, "seconds_topology": t3 - t2,
             "nnz": [W.nnz for W in self.layers_], "removed": removed, "regrown": regrown,
             "overlap": overlap, "active_neurons": self.active_neurons(),
+            "topology_updated": not final,
         }
         self.history_.append(record)
         if self.verbose:
@@ -450,6 +445,37 @@ class SparseMLP:
                   f"({t1 - t0:.2f}s train, {t2 - t1:.2f}s eval, {t3 - t2:.2f}s topology)",
                   flush=True)
         return record
+
+    def _evolve(self, skip=False):
+        """One SET update of every layer; returns per-layer removed, regrown, overlap."""
+        n = len(self.layers_)
+        if skip:
+            return [0] * n, [0] * n, [None] * n
+        removed, regrown, overlap = [], [], []
+        init = get_initializer(self.weight_init)
+        for l, W in enumerate(self.layers_):
+            step = set_step(W, self.zeta, self._rng, prune=self.prune,
+                            allow_regrow_removed=self.allow_regrow_removed, init=init)
+            self._replace_layer(l, step.layer, step.source)
+            removed.append(int(step.removed.size))
+            regrown.append(int(step.regrown.size))
+            overlap.append(None if np.isnan(step.overlap) else float(step.overlap))
+        return removed, regrown, overlap
+
+    def _run_pending_update(self):
+        """Extending a finished run: apply the update its final epoch skipped.
+
+        The skipped update would have been the next use of the generator, so the extended
+        run matches one that had the larger ``epochs`` from the start.
+        """
+        last = self.history_[-1] if self.history_ else None
+        if last is None or last.get("topology_updated", True) or self.epoch_ >= self.epochs:
+            return
+        t = time.perf_counter()
+        last["removed"], last["regrown"], last["overlap"] = self._evolve()
+        last["seconds_topology"] = time.perf_counter() - t
+        last["active_neurons"] = self.active_neurons()
+        last["topology_updated"] = True
 
     def _replace_layer(self, l, layer, source):
         """Install a new topology; kept links keep their momentum, new links start at 0."""

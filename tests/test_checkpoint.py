@@ -127,3 +127,16 @@ def test_resume_with_other_data_is_refused(tmp_path):
     model.epochs = 2
     with pytest.raises(ValueError, match="X has 5 features, but the model expects 8"):
         model.fit(X[:, :5], y, resume=True)
+
+
+def test_extending_a_finished_run_equals_a_longer_run(tmp_path):
+    X, y = _data()
+    longer = _model(epochs=4).fit(X, y)
+    short = _model(epochs=2).fit(X, y)
+    assert short.history_[-1]["topology_updated"] is False
+    short.save(tmp_path / "m.npz")
+    extended = SparseMLP.load(tmp_path / "m.npz").set_params(epochs=4).fit(X, y, resume=True)
+    for W, V in zip(longer.layers_, extended.layers_):
+        assert np.array_equal(W.linear(), V.linear()) and np.array_equal(W.values, V.values)
+    keys = ("train_loss", "removed", "regrown", "overlap", "topology_updated")
+    assert [[r[k] for k in keys] for r in longer.history_] == [[r[k] for k in keys] for r in extended.history_]
