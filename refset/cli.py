@@ -56,6 +56,12 @@ def build_parser():
     d.add_argument("--download", action="store_true",
                    help="fetch a missing dataset file from its canonical URL (checksum verified)")
     d.add_argument("--test-size", type=float, default=1 / 3, help="test fraction of the split")
+    d.add_argument("--n-samples", type=int, default=None,
+                   help="synthetic dataset only: number of samples (default 2000)")
+    d.add_argument("--n-features", type=int, default=None,
+                   help="synthetic dataset only: number of features (default 200)")
+    d.add_argument("--n-classes", type=int, default=None,
+                   help="synthetic dataset only: number of classes (default 4)")
     m = t.add_argument_group("model")
     m.add_argument("--hidden", type=_hidden, default=(1000, 1000, 1000),
                    help="hidden layer sizes, comma-separated")
@@ -122,8 +128,10 @@ def _train(args):
         if args.data_dir is not None:
             data_args["data_dir"] = args.data_dir
     else:
+        synthetic = {k: v for k, v in (("n_samples", args.n_samples), ("n_features", args.n_features),
+                                       ("n_classes", args.n_classes)) if v is not None}
         data_args = {"name": args.dataset, "data_dir": args.data_dir, "test_size": args.test_size,
-                     "seed": args.seed, "download": args.download}
+                     "seed": args.seed, "download": args.download, "synthetic": synthetic}
         run_dir = args.out or os.path.join("refset-runs", f"{args.dataset}-seed{args.seed}")
         if os.path.exists(os.path.join(run_dir, "model.npz")) and not args.force:
             return _fail(f"{run_dir} already holds a trained model; use --resume {run_dir} to "
@@ -139,7 +147,8 @@ def _train(args):
 
     t0 = time.perf_counter()
     data = load_dataset(data_args["name"], data_args["data_dir"], test_size=data_args["test_size"],
-                        seed=data_args["seed"], download=data_args.get("download", False))
+                        seed=data_args["seed"], download=data_args.get("download", False),
+                        synthetic=data_args.get("synthetic"))
     if not args.quiet:
         print(f"{data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
     os.makedirs(run_dir, exist_ok=True)

@@ -78,3 +78,12 @@ def test_coil20_if_available(tmp_path):
     assert main(["train", "--dataset", "COIL20", *SMALL, "--out", str(tmp_path)]) == 0
     history = json.loads((tmp_path / "history.json").read_text())["history"]
     assert history[-1]["test_accuracy"] > 0.3           # chance is 0.05
+
+
+def test_synthetic_shape_options(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", *SMALL, "--n-samples", "300", "--n-features", "50", "--n-classes", "3",
+                 "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"]["synthetic"] == {"n_samples": 300, "n_features": 50, "n_classes": 3}
+    assert main(["train", "--dataset", "COIL20", "--n-samples", "10", "--out", str(tmp_path / "c")]) == 2

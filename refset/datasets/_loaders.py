@@ -27,7 +27,7 @@ __all__ = ["load_dataset"]
 
 
 def load_dataset(name="synthetic", data_dir=None, *, test_size=1 / 3, seed=0,
-                 standardize=True, download=False, verify=False):
+                 standardize=True, download=False, verify=False, synthetic=None):
     """Load a registered dataset as a train/test :class:`Dataset`.
 
     Parameters
@@ -56,6 +56,9 @@ def load_dataset(name="synthetic", data_dir=None, *, test_size=1 / 3, seed=0,
         verified but not downloaded again.
     verify : bool, default False
         Check the checksum of present files (off by default: hashing costs time).
+    synthetic : dict or None
+        Keyword arguments of :func:`refset.datasets.make_synthetic` (``n_samples``,
+        ``n_features``, ``n_classes``, ...) for ``"synthetic"``; an error for other names.
 
     Returns
     -------
@@ -80,8 +83,10 @@ def load_dataset(name="synthetic", data_dir=None, *, test_size=1 / 3, seed=0,
     """
     spec = get_spec(name)
     test_size = check_float("test_size", test_size, 0, 1, low_open=True, high_open=True)
+    if synthetic and spec.kind != "synthetic":
+        raise ValueError(f"synthetic options apply only to the 'synthetic' dataset, not {spec.name!r}")
     if spec.kind == "synthetic":
-        X, y = make_synthetic(seed=seed)
+        X, y = make_synthetic(seed=seed, **(synthetic or {}))
         return _split_dataset(spec.name, X, y, test_size, seed, standardize)
     root = data_home(data_dir)
     paths = [ensure_file(f, root, dataset=spec.name, download=download, verify=verify)
