@@ -37,6 +37,10 @@ cdef extern from *:
     static inline T NAME(const T* x, const T* d, Py_ssize_t n) {                 \
         T acc[16] = {0};                                                          \
         Py_ssize_t b = 0, j;                                                      \
+        if (n < 16) {              /* small batches: the plain loop is cheapest */ \
+            for (; b < n; b++) acc[0] += x[b] * d[b];                             \
+            return acc[0];                                                        \
+        }                                                                         \
         for (; b + 16 <= n; b += 16)                                              \
             for (j = 0; j < 16; j++) acc[j] += x[b + j] * d[b + j];               \
         for (; b < n; b++) acc[0] += x[b] * d[b];                                 \

@@ -15,9 +15,10 @@ Deviations
   output, 1/B² scaling, non-inverted dropout) are not reproduced.
 - Weight decay applies to weights, not biases.  ``"coupled"``: ``v ← μv − η(g + λw)``,
   ``w ← w + v``; ``"original"`` (SET code): ``v ← μv − ηg``, ``w ← w + v − λw``.
-- Train loss and accuracy are evaluated on the whole training set after each epoch's updates
-  (no dropout), before the topology update, like the test accuracy; this is counted as
-  evaluation time.
+- Train loss and accuracy are by default running averages over the epoch's mini-batches
+  (before each update, with dropout); ``train_metrics="full"`` evaluates the whole training
+  set after the epoch instead.  The test metrics are always evaluated after the epoch's
+  updates, before the topology update.
 - ``loss_and_gradients`` returns the data loss (no weight-decay term) without dropout.
 - ``predict_proba`` with ``loss="mse"`` returns the sigmoid outputs normalised to sum 1.
 """
@@ -84,6 +85,10 @@ class SparseMLP:
         Source of all randomness (initialisation, shuffling, dropout, topology updates).
     verbose : int, default 0
         1 prints one line per epoch, 2 also a progress bar inside long epochs.
+    train_metrics : {"running", "full"}, default "running"
+        ``"running"``: train loss and accuracy averaged over the epoch's mini-batches as they
+        are trained (free, as in Keras); ``"full"``: the whole training set evaluated after
+        the epoch's updates (exact, costs one forward pass over it, counted as evaluation).
 
     Attributes
     ----------
@@ -117,7 +122,7 @@ class SparseMLP:
                  learning_rate=0.01, momentum=0.9, weight_decay=2e-4,
                  weight_decay_style="coupled", loss="cross_entropy", dropout=0.0,
                  weight_init="normal", init_mode="exact", dtype="float64", threads=1,
-                 backend=None, seed=None, verbose=0):
+                 backend=None, seed=None, verbose=0, train_metrics="running"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.epsilon = epsilon
         self.zeta = zeta
@@ -138,12 +143,13 @@ class SparseMLP:
         self.backend = backend
         self.seed = seed
         self.verbose = verbose
+        self.train_metrics = train_metrics
 
     # -- scikit-learn conventions -----------------------------------------------------
     _PARAMS = ("hidden_layer_sizes", "epsilon", "zeta", "prune", "allow_regrow_removed",
                "epochs", "batch_size", "learning_rate", "momentum", "weight_decay",
                "weight_decay_style", "loss", "dropout", "weight_init", "init_mode", "dtype",
-               "threads", "backend", "seed", "verbose")
+               "threads", "backend", "seed", "verbose", "train_metrics")
 
     def get_params(self, deep=True):
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -186,6 +192,7 @@ class SparseMLP:
         _resolve_dtype(self.dtype)
         check_int("threads", self.threads, 1)
         check_choice("backend", self.backend, (None, "cython", "numpy"))
+        check_choice("train_metrics", self.train_metrics, ("running", "full"))
         get_initializer(self.weight_init)
         return tuple(int(n) for n in sizes)
 
@@ -410,19 +417,25 @@ class SparseMLP:
         t0 = time.perf_counter()
         order = rng.permutation(n)
         n_batches = -(-n // B)
+        loss_sum, correct = 0.0, 0
         bar = ProgressBar(n_batches, f"epoch {self.epoch_ + 1} ") if self.verbose >= 2 else None
         for i in range(n_batches):
             idx = order[i * B:(i + 1) * B]
             A = np.ascontiguousarray(X[idx].T)
             acts, masks = self._forward(A, kernels, train=True, rng=rng)
-            _, delta = self._loss_delta(acts[-1], self._one_hot(y_idx[idx], X.dtype))
+            loss, delta = self._loss_delta(acts[-1], self._one_hot(y_idx[idx], X.dtype))
+            loss_sum += loss * idx.size
+            correct += int(np.count_nonzero(np.argmax(acts[-1], axis=0) == y_idx[idx]))
             self._sgd_update(self._backward(acts, masks, delta, kernels), kernels)
             if bar is not None:
                 bar.update(i + 1)
         if bar is not None:
             bar.close()
         t1 = time.perf_counter()
-        train_loss, train_acc = self._evaluate(X, y_idx, kernels)
+        if self.train_metrics == "full":
+            train_loss, train_acc = self._evaluate(X, y_idx, kernels)
+        else:
+            train_loss, train_acc = loss_sum / n, correct / n
         test_loss, test_acc = self._evaluate(*val, kernels) if val else (None, None)
         t2 = time.perf_counter()
         self.epoch_ += 1

@@ -199,3 +199,16 @@ def test_two_threads_give_the_same_run():
     for Wa, Wb in zip(a.layers_, b.layers_):
         assert np.array_equal(Wa.linear(), Wb.linear())
         assert np.array_equal(Wa.values, Wb.values)
+
+
+def test_train_metrics_full_and_running():
+    X, y = _data(0)
+    full = _small(train_metrics="full").fit(X, y)
+    assert full.history_[-1]["train_accuracy"] == pytest.approx(full.score(X, y))
+    loss, _ = full.loss_and_gradients(X, y)
+    assert full.history_[-1]["train_loss"] == pytest.approx(loss)
+    running = _small().fit(X, y)          # same seed, same training; metrics differ in timing only
+    assert np.array_equal(running.layers_[0].values, full.layers_[0].values)
+    assert 0 <= running.history_[-1]["train_accuracy"] <= 1
+    with pytest.raises(ValueError, match="train_metrics"):
+        _small(train_metrics="some").fit(X, y)
