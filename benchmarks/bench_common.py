@@ -1,0 +1,172 @@
+"""Timing, table printing and the machine description shared by the benchmark sections.
+
+Every figure the suite reports is a median over repeats, and every comparison is a ratio
+against a baseline timed in the same run (PERFORMANCE.md §1: the machine is shared and noisy).
+:func:`median_times` times several implementations of the same operation *round-robin*, so
+that a burst of load from another process hits all of them alike instead of one.
+"""
+import gc
+import math
+import os
+import platform
+import statistics
+import time
+
+__all__ = ["median_times", "format_table", "machine_description", "vm_status_kib", "fmt"]
+
+
+def median_times(candidates, repeats, *, min_sample=2e-3, max_loops=10_000, slow_call=0.05,
+                 slow_repeats=3):
+    """Time several callables round-robin; median seconds per call for each.
+
+    Parameters
+    ----------
+    candidates : dict of str -> callable
+        Zero-argument callables computing the same thing.
+    repeats : int
+        Samples per candidate (its median is reported).
+    min_sample : float
+        Each sample loops the call until it lasts at least this long (short calls are
+        dominated by timer resolution otherwise).
+    slow_call, slow_repeats :
+        A candidate whose single call exceeds ``slow_call`` seconds gets only
+        ``min(repeats, slow_repeats)`` samples (the numpy twins at large batches).
+
+    Returns
+    -------
+    dict of str -> dict
+        ``median``, ``min``, ``max`` (seconds per call), ``repeats``, ``loops``.
+    """
+    names = list(candidates)
+    loops, reps = {}, {}
+    for name in names:
+        fn = candidates[name]
+        fn()                                   # warm-up: page faults, lazy allocations
+        t0 = time.perf_counter()
+        fn()
+        single = time.perf_counter() - t0
+        loops[name] = max(1, min(max_loops, math.ceil(min_sample / max(single, 1e-9))))
+        reps[name] = repeats if single < slow_call else max(1, min(repeats, slow_repeats))
+    samples = {name: [] for name in names}
+    gc_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(max(reps.values(), default=0)):
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:     # rotate: no fixed position bias
+                if r >= reps[name]:
+                    continue
+                fn, k = candidates[name], loops[name]
+                t0 = time.perf_counter()
+                for _ in range(k):
+                    fn()
+                samples[name].append((time.perf_counter() - t0) / k)
+    finally:
+        if gc_enabled:
+            gc.enable()
+    return {name: {"median": statistics.median(s), "min": min(s), "max": max(s),
+                   "repeats": len(s), "loops": loops[name]} for name, s in samples.items()}
+
+
+def fmt(value, digits=3):
+    """Compact number formatting for tables (None and NaN print as '-')."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    return f"{value:.{decimals}f}"
+
+
+def format_table(title, headers, rows, notes=()):
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    cells = [[str(h) for h in headers]] + [[fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row):
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        return "  ".join(parts).rstrip()
+
+    out = [f"\n== {title} ==", line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in cells[1:]]
+    out += [f"   {note}" for note in notes]
+    return "\n".join(out)
+
+
+def vm_status_kib(*keys):
+    """Fields of /proc/self/status in KiB (None where unavailable, e.g. not on Linux)."""
+    found = dict.fromkeys(keys)
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in found:
+                    found[key] = int(rest.split()[0])
+    except OSError:
+        pass
+    return found
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _mem_total_gib():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _blas():
+    import numpy as np
+    try:
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{info.get('name')} {info.get('version')}"
+    except Exception:                     # older numpy: no mode="dicts"
+        return "unknown"
+
+
+def machine_description():
+    """CPU, cores, memory, library versions, BLAS, refset.show_config() and the load."""
+    import numpy
+    import scipy
+
+    import refset
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = None
+    return {
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_available": affinity,
+        "memory_gib": _mem_total_gib(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "blas": _blas(),
+        "refset_config": refset.show_config(print_out=False),
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                "MKL_NUM_THREADS", "REFSET_BACKEND",
+                                                "REFSET_DATA")},
+        "load_average_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
