@@ -45,9 +45,11 @@ def save_checkpoint(model, path):
         for key, a in zip(_LAYER_KEYS, (W.rows, W.cols, W.values, b, vw, vb)):
             arrays[f"{key}_{l}"] = a
     params = model.get_params()
-    if callable(params["weight_init"]) or not isinstance(params["seed"], (int, type(None))):
-        params["weight_init"] = params["weight_init"] if isinstance(params["weight_init"], str) else repr(params["weight_init"])
-        params["seed"] = params["seed"] if isinstance(params["seed"], (int, type(None))) else None
+    if not isinstance(params["weight_init"], str):
+        raise ValueError("weight_init must be a named initialiser to save a checkpoint "
+                         f"(a callable cannot be stored without pickle), got {params['weight_init']!r}")
+    if not isinstance(params["seed"], (int, type(None))):
+        params["seed"] = None            # a Generator: its exact state is saved below instead
     params["hidden_layer_sizes"] = [int(n) for n in np.atleast_1d(params["hidden_layer_sizes"])]
     meta = {
         "format": FORMAT, "version": VERSION, "refset_version": __version__,

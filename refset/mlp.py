@@ -21,6 +21,13 @@ Deviations
   updates, before the topology update.
 - ``loss_and_gradients`` returns the data loss (no weight-decay term) without dropout.
 - ``predict_proba`` with ``loss="mse"`` returns the sigmoid outputs normalised to sum 1.
+
+Notes
+-----
+On one thread the forward kernel reads the links in canonical (row) order: measured as fast
+as the destination (column) order of PERFORMANCE §2 and it saves a per-batch gather of the
+values.  With ``threads > 1`` the links are ordered by column so that each thread owns
+disjoint output rows; each output's sum keeps the same order, so results are identical.
 """
 import time
 

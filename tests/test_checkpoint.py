@@ -140,3 +140,13 @@ def test_extending_a_finished_run_equals_a_longer_run(tmp_path):
         assert np.array_equal(W.linear(), V.linear()) and np.array_equal(W.values, V.values)
     keys = ("train_loss", "removed", "regrown", "overlap", "topology_updated")
     assert [[r[k] for k in keys] for r in longer.history_] == [[r[k] for k in keys] for r in extended.history_]
+
+
+def test_custom_initialiser_cannot_be_saved(tmp_path):
+    from refset.initializers import Normal
+
+    X, y = _data()
+    model = _model(epochs=1, weight_init=Normal(0.05)).fit(X, y)
+    with pytest.raises(ValueError, match="weight_init must be a named initialiser"):
+        model.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()

@@ -77,6 +77,12 @@ def test_backends_agree(dtype, global_seed):
     a = cy.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype))
     b = ref.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype))
     assert_allclose(a, b, rtol=RTOL[dtype], atol=ATOL[dtype])
+    for coupled in (True, False):
+        states = [(W.values.copy(), np.full(W.nnz, 0.5, dtype)) for _ in range(2)]
+        for kern, (w, v) in zip((cy, ref), states):
+            kern.sgd_update(w, v, a, 0.01, 0.9, 1e-3, coupled)
+        assert_allclose(states[0][0], states[1][0], rtol=RTOL[dtype], atol=ATOL[dtype])
+        assert_allclose(states[0][1], states[1][1], rtol=RTOL[dtype], atol=ATOL[dtype])
 
 
 def test_empty_layer_and_empty_batch(kernels, dtype):
