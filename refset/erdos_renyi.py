@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from ._validation import check_choice, check_float
+from .initializers import Normal
 from .sparse import CooMatrix
 from .topology import repair_isolation
 
@@ -83,8 +84,6 @@ def erdos_renyi_layer(n_in, n_out, epsilon, rng, *, mode="exact", init=None, dty
     >>> W.nnz == round(2.0 * (30 + 20))
     True
     """
-    from .initializers import Normal
-
     epsilon = check_float("epsilon", epsilon, 0, None, low_open=True)
     check_choice("mode", mode, ("exact", "bernoulli"))
     n_total = n_in * n_out

@@ -507,15 +507,22 @@ class SparseMLP:
         self.velocities_[l] = (new_vw, vb)
         self._refresh_caches(l)
 
-    def _evaluate(self, X, y_idx, kernels):
-        loss_sum, correct = 0.0, 0
+    def _outputs(self, X, kernels):
+        """Network outputs for ``X`` in chunks of ``_EVAL_BATCH`` samples (no dropout).
+
+        Yields ``(slice, P)`` with ``P`` feature-major, shape (n_classes, chunk).
+        """
         for start in range(0, X.shape[0], _EVAL_BATCH):
             sl = slice(start, start + _EVAL_BATCH)
             acts, _ = self._forward(np.ascontiguousarray(X[sl].T), kernels)
-            P = acts[-1]
+            yield sl, acts[-1]
+
+    def _evaluate(self, X, y_idx, kernels):
+        loss_sum, correct = 0.0, 0
+        for sl, P in self._outputs(X, kernels):
             loss, _ = self._loss_delta(P, self._one_hot(y_idx[sl], X.dtype))
             loss_sum += loss * P.shape[1]
-            correct += int(np.sum(np.argmax(P, axis=0) == y_idx[sl]))
+            correct += int(np.count_nonzero(np.argmax(P, axis=0) == y_idx[sl]))
         return loss_sum / X.shape[0], correct / X.shape[0]
 
     # -- inference --------------------------------------------------------------------
@@ -527,11 +534,9 @@ class SparseMLP:
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
         self._check_fitted()
         X = check_finite_2d("X", X, self.n_features_in_, self.layers_[0].values.dtype)
-        kernels = self._kernels()
         out = np.empty((X.shape[0], self.classes_.size), dtype=X.dtype)
-        for start in range(0, X.shape[0], _EVAL_BATCH):
-            acts, _ = self._forward(np.ascontiguousarray(X[start:start + _EVAL_BATCH].T), kernels)
-            out[start:start + _EVAL_BATCH] = acts[-1].T
+        for sl, P in self._outputs(X, self._kernels()):
+            out[sl] = P.T
         if self.loss == "mse":
             out /= out.sum(axis=1, keepdims=True)
         return out

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_choice, check_float
+from ..initializers import Normal
 from ..sparse import CooMatrix
 from ..topology import isolated, sample_free
 
@@ -120,6 +121,14 @@ def _merge_sorted(kept, new):
     return np.flatnonzero(~is_new), at_new
 
 
+def _pick(cells, removed, forbid_removed, rng):
+    """One cell drawn uniformly, avoiding ``removed`` when asked and possible."""
+    if forbid_removed:
+        allowed = cells[~np.isin(cells, removed)]
+        cells = allowed if allowed.size else cells
+    return cells[rng.integers(cells.size)][None]
+
+
 def _guard_links(kept, removed, shape, rng, forbid_removed):
     """Links (linear indices) that reconnect every empty row and column, at most one each."""
     n_in, n_out = shape
@@ -131,17 +140,11 @@ def _guard_links(kept, removed, shape, rng, forbid_removed):
     iso_cols = rng.permutation(iso_cols)
     n_pairs = min(iso_rows.size, iso_cols.size)
     links = [iso_rows[:n_pairs] * np.int64(n_out) + iso_cols[:n_pairs]]
-    banned = set(removed.tolist()) if forbid_removed else set()
-    for r in iso_rows[n_pairs:]:      # an empty row: every cell of it is free
-        cand = np.arange(n_out, dtype=np.int64) + r * np.int64(n_out)
-        allowed = np.array([c for c in cand.tolist() if c not in banned], dtype=np.int64)
-        cand = allowed if allowed.size else cand
-        links.append(cand[rng.integers(cand.size)][None])
+    # the unpaired rest (rows or columns, never both): every cell of an empty line is free
+    for r in iso_rows[n_pairs:]:
+        links.append(_pick(r * np.int64(n_out) + np.arange(n_out), removed, forbid_removed, rng))
     for c in iso_cols[n_pairs:]:
-        cand = np.arange(n_in, dtype=np.int64) * np.int64(n_out) + c
-        allowed = np.array([x for x in cand.tolist() if x not in banned], dtype=np.int64)
-        cand = allowed if allowed.size else cand
-        links.append(cand[rng.integers(cand.size)][None])
+        links.append(_pick(np.arange(n_in) * np.int64(n_out) + c, removed, forbid_removed, rng))
     return np.concatenate(links)
 
 
@@ -176,8 +179,6 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
     >>> step.layer.nnz == W.nnz, step.removed.size == step.regrown.size
     (True, True)
     """
-    from ..initializers import Normal
-
     zeta = check_float("zeta", zeta, 0.0, 1.0)
     check_choice("prune", prune, ("sign", "magnitude"))
     n_in, n_out = layer.shape
