@@ -13,6 +13,7 @@ Examples
 >>> 0.0 <= model.score(data.X_test, data.y_test) <= 1.0
 True
 """
+import importlib
 import os
 import platform
 import sys
@@ -72,7 +73,9 @@ def show_config(print_out=True):
         from . import _coo_cy
 
         info["openmp"] = bool(_coo_cy.HAVE_OPENMP)
-        info["extension_file"] = os.path.basename(_coo_cy.__file__)
+        info["extension_files"] = ", ".join(
+            os.path.basename(importlib.import_module(f"refset.{module}").__file__)
+            for module, _, _ in _backend.KERNEL_MODULES)
     if print_out:
         width = max(map(len, info))
         for key, value in info.items():

@@ -5,41 +5,61 @@ compiled kernels when they were built and falls back to numpy otherwise).
 ``REFSET_REQUIRE_EXT=1`` turns a missing compiled extension into an ImportError, so that CI
 can never pass silently on the fallback.  :func:`set_backend` switches at run time.
 """
+import importlib
 import os
 import types
 
-from . import _kernels
-
 _CHOICES = ("auto", "cython", "numpy")
-KERNEL_NAMES = ("coo_forward", "coo_backward", "coo_gradient", "sgd_update")
+
+# One row per compiled module: (compiled module, numpy twin module, kernel names).  Every
+# compiled kernel has a twin of the same name and signature; the twin is the specification.
+KERNEL_MODULES = (
+    ("_coo_cy", "_kernels", ("coo_forward", "coo_backward", "coo_gradient", "sgd_update")),
+)
+KERNEL_NAMES = tuple(name for _, _, names in KERNEL_MODULES for name in names)
 
 __all__ = ["get_kernels", "set_backend", "get_backend", "backend_reason", "compiled_available"]
 
 
-try:
-    from . import _coo_cy
-    _IMPORT_ERROR = None
-except ImportError as exc:  # not built (REFSET_NO_EXT=1, no compiler, or a source checkout)
-    _coo_cy = None
-    _IMPORT_ERROR = exc
-else:
-    _missing = [k for k in KERNEL_NAMES if not hasattr(_coo_cy, k)]
-    if _missing:  # an editable install whose .so predates a kernel: never mix the two
-        _coo_cy = None
-        _IMPORT_ERROR = ImportError(f"stale build, it lacks {', '.join(_missing)}; "
-                                    "rerun pip install -e .")
+def _import_compiled():
+    """Import every compiled module; returns ({kernel: function}, None) or (None, error)."""
+    found = {}
+    for module, _, names in KERNEL_MODULES:
+        try:
+            mod = importlib.import_module(f"{__package__}.{module}")
+        except ImportError as exc:  # not built (REFSET_NO_EXT=1, no compiler, source checkout)
+            return None, exc
+        missing = [k for k in names if not hasattr(mod, k)]
+        if missing:  # an editable install whose .so predates a kernel: never mix the two
+            return None, ImportError(f"stale build of refset.{module}, it lacks "
+                                     f"{', '.join(missing)}; rerun pip install -e .")
+        found.update({k: getattr(mod, k) for k in names})
+    return found, None
+
+
+def _import_twins():
+    found = {}
+    for _, module, names in KERNEL_MODULES:
+        mod = importlib.import_module(f"{__package__}.{module}")
+        found.update({k: getattr(mod, k) for k in names})
+    return found
+
+
+_COMPILED, _IMPORT_ERROR = _import_compiled()
+_TWINS = _import_twins()
+_EXT_NAMES = ", ".join(f"refset.{module}" for module, _, _ in KERNEL_MODULES)
 
 
 def compiled_available():
-    """True when the compiled extension ``refset._coo_cy`` was built and imports."""
-    return _coo_cy is not None
+    """True when every compiled extension (``refset._coo_cy``, ...) was built and imports."""
+    return _COMPILED is not None
 
 
 def _namespace(name):
-    source = _coo_cy if name == "cython" else _kernels
+    source = _COMPILED if name == "cython" else _TWINS
     ns = types.SimpleNamespace(name=name)
     for kernel in KERNEL_NAMES:
-        setattr(ns, kernel, getattr(source, kernel))
+        setattr(ns, kernel, source[kernel])
     return ns
 
 
@@ -49,10 +69,10 @@ def _resolve(choice):
     if choice == "numpy":
         return "numpy", "selected explicitly"
     if compiled_available():
-        return "cython", "compiled extension refset._coo_cy"
+        return "cython", f"compiled extensions {_EXT_NAMES}"
     if choice == "cython" or os.environ.get("REFSET_REQUIRE_EXT") == "1":
         raise ImportError(
-            "the compiled extension refset._coo_cy is not available "
+            f"the compiled extensions {_EXT_NAMES} are not available "
             f"({_IMPORT_ERROR}); reinstall refset with a C compiler and Cython, "
             "or set REFSET_BACKEND=numpy"
         )
@@ -107,5 +127,6 @@ def get_kernels(name=None):
     elif name not in ("cython", "numpy"):
         raise ValueError(f"backend must be 'cython' or 'numpy', got {name!r}")
     if name == "cython" and not compiled_available():
-        raise ImportError(f"the compiled extension refset._coo_cy is not available ({_IMPORT_ERROR})")
+        raise ImportError(f"the compiled extensions {_EXT_NAMES} are not available "
+                          f"({_IMPORT_ERROR})")
     return _namespace(name)
