@@ -9,6 +9,8 @@ Environment:
   instruction of that CPU (AVX2/FMA here: about 2x faster); set it when building a wheel for
   other machines.
 - ``REFSET_CFLAGS`` adds compiler flags.
+- ``REFSET_EXT_ONLY=refset._coo_cy,...`` builds only the named extensions (development: rebuild
+  one kernel module without touching the others, e.g. with ``build_ext --inplace``).
 """
 import platform
 import os
@@ -31,9 +33,10 @@ def _extensions():
     compile_args = (["-O3"] + (["-fopenmp"] if openmp else []) + (["-march=native"] if native else [])
                     + os.environ.get("REFSET_CFLAGS", "").split())
     link_args = ["-fopenmp"] if openmp else []
+    only = [n.strip() for n in os.environ.get("REFSET_EXT_ONLY", "").split(",") if n.strip()]
     exts = [
         Extension(name, [src], extra_compile_args=compile_args, extra_link_args=link_args)
-        for name, src in KERNELS.items()
+        for name, src in KERNELS.items() if not only or name in only
     ]
     directives = {
         "language_level": 3,
