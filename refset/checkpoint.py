@@ -1,9 +1,10 @@
 """Checkpoints: a model with its optimizer and generator state in one ``.npz`` file.
 
 Layout: per layer ``l`` the arrays ``rows_l``, ``cols_l``, ``values_l``, ``bias_l``,
-``velocity_w_l``, ``velocity_b_l``; ``classes``; and ``meta``, a JSON document (format name and
+``velocity_w_l``, ``velocity_b_l`` (and ``mean_grad_l`` for Sensitivity, whose next update
+needs the last epoch's mean gradient); ``classes``; and ``meta``, a JSON document (format name and
 version, refset version, hyperparameters, ``n_features_in_``, ``epoch_``, ``history_``, the
-generator state, and a SHA-256 digest of every array).  No pickle is involved: loading never
+generator state, the method's state (e.g. Path-Weight's schedule, CHT's early-stop flags), and a SHA-256 digest of every array).  No pickle is involved: loading never
 runs code from the file.
 
 Writing is atomic (temporary file, fsync, rename), so an interrupted save leaves the previous
@@ -23,7 +24,7 @@ from .sparse import CooMatrix
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint"]
 
 FORMAT = "refset-checkpoint"
-VERSION = 1
+VERSION = 2            # 2: method state (session 2); version-1 files are refused
 _LAYER_KEYS = ("rows", "cols", "values", "bias", "velocity_w", "velocity_b")
 
 
@@ -44,8 +45,11 @@ def save_checkpoint(model, path):
     for l, (W, b, (vw, vb)) in enumerate(zip(model.layers_, model.biases_, model.velocities_)):
         for key, a in zip(_LAYER_KEYS, (W.rows, W.cols, W.values, b, vw, vb)):
             arrays[f"{key}_{l}"] = a
+    if model._mean_grads is not None:    # Sensitivity: needed to extend a finished run
+        for l, g in enumerate(model._mean_grads):
+            arrays[f"mean_grad_{l}"] = g
     params = model.get_params()
-    if not isinstance(params["weight_init"], str):
+    if not isinstance(params["weight_init"], (str, type(None))):
         raise ValueError("weight_init must be a named initialiser to save a checkpoint "
                          f"(a callable cannot be stored without pickle), got {params['weight_init']!r}")
     if not isinstance(params["seed"], (int, type(None))):
@@ -57,6 +61,8 @@ def save_checkpoint(model, path):
         "shapes": [list(W.shape) for W in model.layers_],
         "n_features_in": int(model.n_features_in_), "epoch": int(model.epoch_),
         "history": model.history_, "rng_state": generator_state(model._rng),
+        "method_state": model.method_state_,
+        "mean_gradients": model._mean_grads is not None,
         "digests": {k: _digest(a) for k, a in arrays.items()},
     }
     arrays["meta"] = np.array(json.dumps(meta))
@@ -112,6 +118,8 @@ def load_checkpoint(path, cls=None):
         model.epoch_ = int(meta["epoch"])
         model.history_ = list(meta["history"])
         model._rng = generator_from_state(meta["rng_state"])
+        model.method_state_ = dict(meta["method_state"])
+        model._mean_grads = None
         model.layers_, model.biases_, model.velocities_ = [], [], []
         n_prev = model.n_features_in_
         for l, shape in enumerate(meta["shapes"]):
@@ -124,6 +132,11 @@ def load_checkpoint(path, cls=None):
             model.layers_.append(W)
             model.biases_.append(bias)
             model.velocities_.append((vw, vb))
+            if meta["mean_gradients"]:
+                g = arrays[f"mean_grad_{l}"]
+                if g.shape != values.shape or g.dtype != values.dtype:
+                    raise CheckpointError(f"{path}: mean gradient {l} does not match its layer")
+                model._mean_grads = (model._mean_grads or []) + [g]
         if n_prev != model.classes_.size or len(model.layers_) != meta["n_layers"]:
             raise CheckpointError(f"{path}: output layer does not match the {model.classes_.size} classes")
         model._validate_params()

@@ -17,6 +17,74 @@ import warnings
 __all__ = ["main", "build_parser"]
 
 DEFAULT_EPOCHS = 20
+METHODS = ("set", "path-weight", "sensitivity", "cht")
+
+
+def _k_values(text):
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"--schedule-k must be four numbers K1,K2,K3,K4, got {text!r}")
+    return values
+
+
+# (flags, argparse keywords incl. dest "<method>:<option>") of every method option.
+_METHOD_OPTIONS = [
+    (("--lam",), dict(type=float, dest="path-weight:lam", metavar="λ",
+                      help="path-weight: fraction of weakest paths (default 0.1)")),
+    (("--delta",), dict(type=float, dest="path-weight:delta", metavar="δ",
+                        help="path-weight: regrowth scale δ of eq. 6 (default 1)")),
+    (("--candidates",), dict(choices=("auto", "exact", "sampled"), dest="path-weight:candidates",
+                             help="path-weight: weakest-path candidates by enumeration or "
+                             "sampled quantile (default auto)")),
+    (("--max-paths",), dict(type=int, dest="path-weight:max_paths", metavar="N",
+                            help="path-weight: enumerate at most this many paths (default 1e6)")),
+    (("--n-path-samples",), dict(type=int, dest="path-weight:n_path_samples", metavar="N",
+                                 help="path-weight: paths sampled for the quantile (default 1e5)")),
+    (("--count-rule",), dict(choices=("conserve", "paper"), dest="path-weight:count_rule",
+                             help="path-weight: conserve the link count (default) or the "
+                             "paper's per-source draws")),
+    (("--time-varying",), dict(action="store_const", const=True, dest="path-weight:time_varying",
+                               help="path-weight: adapt λ, ζ, δ by eqs. 7-9")),
+    (("--schedule-k",), dict(type=_k_values, dest="path-weight:K", metavar="K1,K2,K3,K4",
+                             help="path-weight: schedule constants (default 2,0.5,0.1,0.5)")),
+    (("--probe-size",), dict(type=int, dest="path-weight:probe_size", metavar="N",
+                             help="path-weight: samples used for the layer norms s_l (default 1024)")),
+    (("--sensitivity-form",), dict(choices=("quotient", "relative"), dest="sensitivity:form",
+                                   help="sensitivity: |g/w| as printed (default) or |g·w|")),
+    (("--shortfall",), dict(choices=("random", "drop"), dest="cht:shortfall",
+                            help="cht: fill missing CH3-L3 candidates at random (default) or drop")),
+    (("--new-weights",), dict(choices=("zero", "swi"), dest="cht:new_weights",
+                              help="cht: weights of regrown links (default zero)")),
+    (("--early-stop",), dict(choices=("layer", "all", "never"), dest="cht:early_stop",
+                             help="cht: stop evolving per layer (default) or when all layers pass")),
+    (("--early-stop-threshold",), dict(type=float, dest="cht:early_stop_threshold", metavar="X",
+                                       help="cht: overlap above which the topology stops (default 0.9)")),
+    (("--topology-init",), dict(choices=("csti", "erdos_renyi"), dest="cht:topology_init",
+                                help="cht: correlated (CSTI, default) or Erdős–Rényi topology")),
+    (("--sparsity",), dict(type=float, dest="cht:sparsity", metavar="S",
+                           help="cht: sparsity of the CSTI layers (default 0.99)")),
+]
+
+
+def _method_options(args):
+    """The method options given on the command line; refuses another method's options."""
+    options = {}
+    for flags, kw in _METHOD_OPTIONS:
+        value = getattr(args, kw["dest"])
+        if value is None:
+            continue
+        method, name = kw["dest"].split(":")
+        if method != args.method:
+            raise ValueError(f"{flags[0]} is an option of --method {method}, not of "
+                             f"--method {args.method}")
+        if name == "K":
+            options.update(zip(("K1", "K2", "K3", "K4"), value))
+        else:
+            options[name] = value
+    return options or None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +92,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None and False (their help says what happens instead)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _hidden(text):
@@ -39,14 +116,14 @@ def _hidden(text):
 
 
 def build_parser():
-    parser = _Parser(prog="refset", description="Truly sparse MLPs with Erdős–Rényi "
-                     "initialisation and Sparse Evolutionary Training (SET).")
+    parser = _Parser(prog="refset", description="Truly sparse MLPs trained with dynamic "
+                     "sparse topologies: SET, Path-Weight, Sensitivity and CHT.")
     sub = parser.add_subparsers(dest="command", metavar="{train,info}", parser_class=_Parser)
     sub.required = True
 
-    t = sub.add_parser("train", help="train a sparse MLP with SET",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description="Train a SET-MLP and write history.json, history.csv and "
+    t = sub.add_parser("train", help="train a sparse MLP (SET, Path-Weight, Sensitivity, CHT)",
+                       formatter_class=_HelpFormatter,
+                       description="Train a truly sparse MLP and write history.json, history.csv and "
                        "model.npz (checkpointed after every epoch) to the output directory.")
     d = t.add_argument_group("data")
     d.add_argument("--dataset", default="synthetic",
@@ -66,12 +143,15 @@ def build_parser():
     m.add_argument("--hidden", type=_hidden, default=(1000, 1000, 1000),
                    help="hidden layer sizes, comma-separated")
     m.add_argument("--epsilon", type=float, default=20.0, help="Erdős–Rényi sparsity ε")
-    m.add_argument("--zeta", type=float, default=0.3, help="SET revise fraction ζ in [0, 1]")
+    m.add_argument("--zeta", type=float, default=0.3, help="revise fraction ζ in [0, 1] (every method; 0 = static topology)")
     m.add_argument("--prune", choices=("sign", "magnitude"), default="sign", help="SET removal rule")
     m.add_argument("--loss", choices=("cross_entropy", "mse"), default="cross_entropy",
                    help="softmax + cross-entropy, or sigmoid + squared error")
-    m.add_argument("--weight-init", choices=("normal", "he_uniform", "xavier_uniform"),
-                   default="normal", help="weight initialiser (normal = N(0, 0.1²))")
+    m.add_argument("--weight-init", choices=("normal", "he_uniform", "xavier_uniform", "swi"),
+                   default=None, help="weight initialiser (normal = N(0, 0.1²)); default: swi "
+                   "for --method cht, normal otherwise")
+    m.add_argument("--dense-output", action=argparse.BooleanOptionalAction, default=None,
+                   help="dense, static output layer (default: yes for cht, no otherwise)")
     m.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=None,
@@ -82,6 +162,18 @@ def build_parser():
     o.add_argument("--weight-decay", type=float, default=2e-4)
     o.add_argument("--weight-decay-style", choices=("coupled", "original"), default="coupled")
     o.add_argument("--dropout", type=float, default=0.0, help="inverted dropout rate on hidden layers")
+    o.add_argument("--lr-schedule", choices=("constant", "linear"), default=None,
+                   help="linear: decay to 1%% of --lr over 90%% of the epochs "
+                   "(default: linear for cht, constant otherwise)")
+    e = t.add_argument_group("topology evolution", "Options of one method are refused with "
+                             "another; unset options take the method's defaults.")
+    e.add_argument("--method", choices=METHODS, default="set",
+                   help="set (Mocanu et al.), path-weight / sensitivity (Naji et al.), "
+                   "cht (Zhang et al.)")
+    e.add_argument("--update-interval", type=int, default=1,
+                   help="evolve the topology after every N-th epoch")
+    for flags, kw in _METHOD_OPTIONS:
+        e.add_argument(*flags, default=None, **kw)
     r = t.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0, help="seed of the split and of all training randomness")
     r.add_argument("--threads", type=int, default=None, help="compute threads of the kernels (default 1)")
@@ -141,7 +233,10 @@ def _train(args):
                           momentum=args.momentum, weight_decay=args.weight_decay,
                           weight_decay_style=args.weight_decay_style, loss=args.loss,
                           dropout=args.dropout, weight_init=args.weight_init, dtype=args.dtype,
-                          threads=1 if args.threads is None else args.threads, seed=args.seed)
+                          threads=1 if args.threads is None else args.threads, seed=args.seed,
+                          method=args.method, method_options=_method_options(args),
+                          dense_output=args.dense_output, lr_schedule=args.lr_schedule,
+                          update_interval=args.update_interval)
         model._validate_params()
     model.verbose = 0 if args.quiet else (2 if sys.stderr.isatty() else 1)
 

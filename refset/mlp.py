@@ -38,8 +38,10 @@ from ._progress import ProgressBar
 from ._rng import as_generator
 from ._validation import check_choice, check_finite_2d, check_float, check_int, check_labels
 from .algorithms.sparse_evolutionary import set_step
-from .erdos_renyi import erdos_renyi_layer
+from .erdos_renyi import erdos_renyi_count, erdos_renyi_layer
 from .initializers import get_initializer
+from .methods import area_across_epochs, linear_decay, make_method
+from .sparse import CooMatrix
 
 __all__ = ["SparseMLP"]
 
@@ -79,8 +81,10 @@ class SparseMLP:
         Softmax + cross-entropy, or sigmoid + squared error (the original SET setup).
     dropout : float in [0, 1), default 0
         Inverted dropout on hidden activations during training.
-    weight_init : {"normal", "he_uniform", "xavier_uniform"} or callable, default "normal"
-        Initialiser of the weights, also used for regrown links (``normal`` is N(0, 0.1²)).
+    weight_init : {"normal", "he_uniform", "xavier_uniform", "swi"}, callable or None
+        Initialiser of the weights, also used for regrown links (``normal`` is N(0, 0.1²),
+        ``swi`` the sparse weight initialisation of CHT, bound to each layer's density).
+        None (default) is the method's choice: ``"swi"`` for CHT, ``"normal"`` otherwise.
     init_mode : {"exact", "bernoulli"}, default "exact"
         Erdős–Rényi variant (see :mod:`refset.erdos_renyi`).
     dtype : {"float64", "float32"}, default "float64"
@@ -96,6 +100,20 @@ class SparseMLP:
         ``"running"``: train loss and accuracy averaged over the epoch's mini-batches as they
         are trained (free, as in Keras); ``"full"``: the whole training set evaluated after
         the epoch's updates (exact, costs one forward pass over it, counted as evaluation).
+    method : {"set", "path-weight", "sensitivity", "cht"}, default "set"
+        Topology-evolution method (see :mod:`refset.methods`).
+    method_options : dict or None
+        The method's options, e.g. ``{"lam": 0.1}`` for Path-Weight; missing ones take their
+        defaults (:data:`refset.methods.DEFAULTS`).
+    dense_output : bool or None
+        Make the output layer dense and static (CHT's setup); None is the method's choice
+        (True for CHT, False otherwise).  Not available with Path-Weight, whose paths run
+        through every layer.
+    lr_schedule : {"constant", "linear"} or None
+        ``"linear"`` decays the learning rate linearly to 1 % over 90 % of the epochs (CHT);
+        None is the method's choice (``"linear"`` for CHT, ``"constant"`` otherwise).
+    update_interval : int, default 1
+        The topology evolves after every ``update_interval``-th epoch (never after the last).
 
     Attributes
     ----------
@@ -128,8 +146,9 @@ class SparseMLP:
                  prune="sign", allow_regrow_removed=True, epochs=100, batch_size=32,
                  learning_rate=0.01, momentum=0.9, weight_decay=2e-4,
                  weight_decay_style="coupled", loss="cross_entropy", dropout=0.0,
-                 weight_init="normal", init_mode="exact", dtype="float64", threads=1,
-                 backend=None, seed=None, verbose=0, train_metrics="running"):
+                 weight_init=None, init_mode="exact", dtype="float64", threads=1,
+                 backend=None, seed=None, verbose=0, train_metrics="running", method="set",
+                 method_options=None, dense_output=None, lr_schedule=None, update_interval=1):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.epsilon = epsilon
         self.zeta = zeta
@@ -151,12 +170,18 @@ class SparseMLP:
         self.seed = seed
         self.verbose = verbose
         self.train_metrics = train_metrics
+        self.method = method
+        self.method_options = method_options
+        self.dense_output = dense_output
+        self.lr_schedule = lr_schedule
+        self.update_interval = update_interval
 
     # -- scikit-learn conventions -----------------------------------------------------
     _PARAMS = ("hidden_layer_sizes", "epsilon", "zeta", "prune", "allow_regrow_removed",
                "epochs", "batch_size", "learning_rate", "momentum", "weight_decay",
                "weight_decay_style", "loss", "dropout", "weight_init", "init_mode", "dtype",
-               "threads", "backend", "seed", "verbose", "train_metrics")
+               "threads", "backend", "seed", "verbose", "train_metrics", "method",
+               "method_options", "dense_output", "lr_schedule", "update_interval")
 
     def get_params(self, deep=True):
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -200,19 +225,57 @@ class SparseMLP:
         check_int("threads", self.threads, 1)
         check_choice("backend", self.backend, (None, "cython", "numpy"))
         check_choice("train_metrics", self.train_metrics, ("running", "full"))
-        get_initializer(self.weight_init)
+        method = make_method(self.method, self.method_options)
+        if self.weight_init is not None:
+            get_initializer(self.weight_init)
+        check_choice("dense_output", self.dense_output, (None, True, False))
+        check_choice("lr_schedule", self.lr_schedule, (None, "constant", "linear"))
+        check_int("update_interval", self.update_interval, 1)
+        if method.name == "path-weight" and self._setting("dense_output"):
+            raise ValueError("dense_output=True is not available with method='path-weight' "
+                             "(its paths run through every layer); use 'set', 'sensitivity' "
+                             "or 'cht'")
         return tuple(int(n) for n in sizes)
 
+    def _method(self):
+        return make_method(self.method, self.method_options)
+
+    def _setting(self, key):
+        """A model setting whose None means "the method's default"."""
+        value = getattr(self, key)
+        return self._method().model_default(key) if value is None else value
+
+    def _n_sparse(self):
+        """Number of evolving (sparse) layers: all, or all but a dense output layer."""
+        return len(self.layers_) - (1 if self._setting("dense_output") else 0)
+
+    def _layer_init(self, n_in, n_out, nnz):
+        """The initialiser of one layer (SWI is bound to the layer's density)."""
+        init = get_initializer(self._setting("weight_init"))
+        return init.for_layer(n_in, n_out, nnz) if hasattr(init, "for_layer") else init
+
     # -- construction -----------------------------------------------------------------
-    def _initialize(self, n_features, n_classes, rng):
+    def _initialize(self, n_features, n_classes, rng, X=None):
+        """Fresh layers, biases and optimizer state (``X``: training data, for CSTI)."""
         sizes = (n_features, *self._validate_params(), n_classes)
         dtype = _resolve_dtype(self.dtype)
-        init = get_initializer(self.weight_init)
-        self.layers_ = [
-            erdos_renyi_layer(n_in, n_out, self.epsilon, rng, mode=self.init_mode, init=init,
-                              dtype=dtype)
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        ]
+        method = self._method()
+        n_sparse = len(sizes) - 1 - (1 if self._setting("dense_output") else 0)
+        if method.name == "cht" and method.options["topology_init"] == "csti":
+            self.layers_ = self._csti_layers(X, sizes[:n_sparse + 1], method, rng, dtype)
+        else:
+            self.layers_ = []
+            for n_in, n_out in zip(sizes[:n_sparse], sizes[1:n_sparse + 1]):
+                count = erdos_renyi_count(n_in, n_out, self.epsilon)
+                init = self._layer_init(n_in, n_out, min(count, n_in * n_out))
+                self.layers_.append(erdos_renyi_layer(n_in, n_out, self.epsilon, rng,
+                                                      mode=self.init_mode, init=init, dtype=dtype))
+        if n_sparse < len(sizes) - 1:                 # dense, static output layer
+            n_in, n_out = sizes[-2], sizes[-1]
+            init = self._layer_init(n_in, n_out, n_in * n_out)
+            self.layers_.append(CooMatrix.from_linear(
+                np.arange(n_in * n_out, dtype=np.int64),
+                init(rng, n_in * n_out, n_in, n_out, dtype), (n_in, n_out)))
         self.biases_ = [np.zeros(n, dtype=dtype) for n in sizes[1:]]
         self.velocities_ = [(np.zeros_like(W.values), np.zeros_like(b))
                             for W, b in zip(self.layers_, self.biases_)]
@@ -220,7 +283,21 @@ class SparseMLP:
         self.epoch_ = 0
         self.history_ = []
         self._rng = rng
+        self.method_state_ = method.initial_state(self)
+        self._mean_grads = None
         self._refresh_caches()
+
+    def _csti_layers(self, X, sizes, method, rng, dtype):
+        """CSTI topology (ALGORITHMS §5.1) for the sparse layers ``sizes``."""
+        from .csti import csti_layers
+
+        if X is None:
+            raise ValueError("CSTI builds the topology from the training data: fit() the model "
+                             "or use method_options={'topology_init': 'erdos_renyi'}")
+        sparsity = method.options["sparsity"]
+        inits = [self._layer_init(n_in, n_out, max(1, round((1 - sparsity) * n_in * n_out)))
+                 for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        return csti_layers(X, sizes, sparsity=sparsity, rng=rng, init=inits, dtype=dtype)
 
     def _refresh_caches(self, index=None):
         """Forget the per-layer column orders (recomputed on demand by :meth:`_by_column`)."""
@@ -331,8 +408,15 @@ class SparseMLP:
         loss, delta = self._loss_delta(acts[-1], self._one_hot(y_idx, X.dtype))
         return loss, self._backward(acts, masks, delta, kernels)
 
-    def _sgd_update(self, grads, kernels):
-        mu, eta, lam = self.momentum, self.learning_rate, self.weight_decay
+    def _learning_rate(self, epoch=None):
+        """Learning rate of ``epoch`` (0-based; default the current one) under the schedule."""
+        epoch = self.epoch_ if epoch is None else epoch
+        if self._setting("lr_schedule") == "linear":
+            return linear_decay(self.learning_rate, epoch, self.epochs)
+        return self.learning_rate
+
+    def _sgd_update(self, grads, kernels, eta):
+        mu, lam = self.momentum, self.weight_decay
         coupled = self.weight_decay_style == "coupled"
         for l, ((gw, gb), W) in enumerate(zip(grads, self.layers_)):
             vw, vb = self.velocities_[l]
@@ -401,7 +485,7 @@ class SparseMLP:
             self.classes_ = np.unique(y)
             if self.classes_.size < 2:
                 raise ValueError("y must contain at least two classes")
-            self._initialize(X.shape[1], self.classes_.size, as_generator(self.seed))
+            self._initialize(X.shape[1], self.classes_.size, as_generator(self.seed), X)
         y_idx = self._encode(y)
         if validation_data is not None:
             if len(validation_data) != 2:
@@ -410,7 +494,7 @@ class SparseMLP:
             y_val = self._encode(check_labels("y_test", validation_data[1], X_val.shape[0]))
         kernels = self._kernels()
         if resume:
-            self._run_pending_update()
+            self._run_pending_update(X)
         while self.epoch_ < self.epochs:
             record = self._epoch(X, y_idx, validation_data and (X_val, y_val), kernels)
             if checkpoint is not None:
@@ -425,6 +509,9 @@ class SparseMLP:
         order = rng.permutation(n)
         n_batches = -(-n // B)
         loss_sum, correct = 0.0, 0
+        eta = self._learning_rate()
+        method = self._method()
+        grad_sums = [np.zeros_like(W.values) for W in self.layers_] if method.needs_gradients else None
         bar = ProgressBar(n_batches, f"epoch {self.epoch_ + 1} ") if self.verbose >= 2 else None
         for i in range(n_batches):
             idx = order[i * B:(i + 1) * B]
@@ -433,11 +520,17 @@ class SparseMLP:
             loss, delta = self._loss_delta(acts[-1], self._one_hot(y_idx[idx], X.dtype))
             loss_sum += loss * idx.size
             correct += int(np.count_nonzero(np.argmax(acts[-1], axis=0) == y_idx[idx]))
-            self._sgd_update(self._backward(acts, masks, delta, kernels), kernels)
+            grads = self._backward(acts, masks, delta, kernels)
+            if grad_sums is not None:
+                for acc, (gw, _) in zip(grad_sums, grads):
+                    acc += gw
+            self._sgd_update(grads, kernels, eta)
             if bar is not None:
                 bar.update(i + 1)
         if bar is not None:
             bar.close()
+        if grad_sums is not None:           # Sensitivity: the epoch's mean gradient
+            self._mean_grads = [acc / acc.dtype.type(n_batches) for acc in grad_sums]
         t1 = time.perf_counter()
         if self.train_metrics == "full":
             train_loss, train_acc = self._evaluate(X, y_idx, kernels)
@@ -446,17 +539,19 @@ class SparseMLP:
         test_loss, test_acc = self._evaluate(*val, kernels) if val else (None, None)
         t2 = time.perf_counter()
         self.epoch_ += 1
-        final = self.epoch_ >= self.epochs       # evolve after every epoch except the last
-        removed, regrown, overlap = self._evolve(skip=final)
+        due = self.epoch_ % self.update_interval == 0
+        final = self.epoch_ >= self.epochs       # evolve after due epochs except the last
+        update = self._evolve(X, skip=final or not due)
         t3 = time.perf_counter()
         record = {
             "epoch": self.epoch_, "train_loss": train_loss, "train_accuracy": train_acc,
-            "test_loss": test_loss, "test_accuracy": test_acc,
+            "test_loss": test_loss, "test_accuracy": test_acc, "learning_rate": eta,
             "seconds_train": t1 - t0, "seconds_eval": t2 - t1, "seconds_topology": t3 - t2,
-            "nnz": [W.nnz for W in self.layers_], "removed": removed, "regrown": regrown,
-            "overlap": overlap, "active_neurons": self.active_neurons(),
-            "topology_updated": not final,
+            **update, "active_neurons": self.active_neurons(),
+            "topology_updated": due and not final,
         }
+        record["nnz"] = [W.nnz for W in self.layers_]
+        record.update(self._network_metrics(test_acc))
         self.history_.append(record)
         if self.verbose:
             test = "" if test_acc is None else f"  test acc {test_acc:.4f}"
@@ -466,35 +561,159 @@ class SparseMLP:
                   flush=True)
         return record
 
-    def _evolve(self, skip=False):
-        """One SET update of every layer; returns per-layer removed, regrown, overlap."""
+    def _network_metrics(self, test_acc):
+        """ANP and the running AAE (ALGORITHMS §5.5) for the epoch record."""
+        hidden = sum(int(n) for n in np.atleast_1d(self.hidden_layer_sizes))
+        active = self.active_neurons()[1:-1]
+        out = {"anp": sum(active) / hidden}
+        if test_acc is not None:
+            curve = [r["test_accuracy"] for r in self.history_] + [test_acc]
+            out["aae"] = area_across_epochs(curve)
+            out["aae_mean"] = float(np.mean(curve))
+        return out
+
+    def _evolve(self, X, skip=False):
+        """One topology update with the model's method.
+
+        Returns the history fields of the update: per layer ``removed``, ``regrown``,
+        ``overlap``, and the method's own fields (see :mod:`refset.methods`).
+        """
         n = len(self.layers_)
         if skip:
-            return [0] * n, [0] * n, [None] * n
+            return {"removed": [0] * n, "regrown": [0] * n, "overlap": [None] * n}
+        method = self._method()
+        if method.name == "set":
+            return self._evolve_set(method)
+        if method.name == "cht":
+            return self._evolve_cht(method)
+        return self._evolve_importance(method, X)
+
+    def _inits(self, n_layers):
+        return [self._layer_init(*W.shape, W.nnz) for W in self.layers_[:n_layers]]
+
+    def _evolve_set(self, method):
         removed, regrown, overlap = [], [], []
-        init = get_initializer(self.weight_init)
-        for l, W in enumerate(self.layers_):
+        n_sparse = self._n_sparse()
+        for l, (W, init) in enumerate(zip(self.layers_, self._inits(n_sparse))):
             step = set_step(W, self.zeta, self._rng, prune=self.prune,
                             allow_regrow_removed=self.allow_regrow_removed, init=init)
             self._replace_layer(l, step.layer, step.source)
             removed.append(int(step.removed.size))
             regrown.append(int(step.regrown.size))
             overlap.append(None if np.isnan(step.overlap) else float(step.overlap))
-        return removed, regrown, overlap
+        return self._pad({"removed": removed, "regrown": regrown, "overlap": overlap})
 
-    def _run_pending_update(self):
+    def _pad(self, fields):
+        """Per-layer lists padded for a static dense output layer (0 / None)."""
+        n = len(self.layers_)
+        for key, values in fields.items():
+            if isinstance(values, list) and len(values) == self._n_sparse() < n:
+                fields[key] = values + [None if key == "overlap" else 0] * (n - len(values))
+        return fields
+
+    def _probe_scales(self, X):
+        """s_l of ALGORITHMS §4.1: mean per-sample norm of each layer's input on a probe batch."""
+        size = min(self._method().options["probe_size"], X.shape[0])
+        idx = np.sort(self._rng.choice(X.shape[0], size=size, replace=False))
+        kernels = self._kernels()
+        sums = np.zeros(len(self.layers_))
+        for start in range(0, size, _EVAL_BATCH):
+            A = np.ascontiguousarray(X[idx[start:start + _EVAL_BATCH]].T)
+            acts, _ = self._forward(A, kernels)
+            for l in range(len(self.layers_)):
+                sums[l] += np.linalg.norm(acts[l].astype(np.float64), axis=0).sum()
+        return [max(s / size, 1e-12) for s in sums]
+
+    def _evolve_importance(self, method, X):
+        """Path-Weight or Sensitivity (ALGORITHMS §4) on the sparse layers."""
+        opts, state = method.options, self.method_state_
+        n_sparse = self._n_sparse()
+        layers, inits = self.layers_[:n_sparse], self._inits(n_sparse)
+        if method.name == "path-weight":
+            from .algorithms.path_weight import path_weight_step, update_schedule
+
+            step = path_weight_step(
+                layers, self._probe_scales(X), self._rng, lam=state["lam"],
+                zeta=state["zeta"], delta=state["delta"], candidates=opts["candidates"],
+                max_paths=opts["max_paths"], n_path_samples=opts["n_path_samples"],
+                count_rule=opts["count_rule"], init=inits)
+            info = dict(step.info)
+            if opts["time_varying"]:
+                lam, zeta, delta = update_schedule(
+                    state["lam"], state["zeta"], state["delta"], info["c_prim"], info["c_sec"],
+                    K1=opts["K1"], K2=opts["K2"], K3=opts["K3"], K4=opts["K4"])
+                self.method_state_ = {"lam": lam, "zeta": zeta, "delta": delta}
+        else:
+            from .algorithms.sensitivity import sensitivity_step
+
+            if self._mean_grads is None:
+                raise RuntimeError("Sensitivity needs the mean gradient of the epoch just "
+                                   "trained; none was recorded")
+            step = sensitivity_step(layers, self._mean_grads[:n_sparse], self._rng,
+                                    zeta=method.zeta(self), form=opts["form"], init=inits)
+            info = dict(step.info)
+        removed, regrown, overlap = [], [], []
+        for l, (layer, source) in enumerate(zip(step.layers, step.sources)):
+            self._replace_layer(l, layer, source)
+            r, g = step.removed[l], step.regrown[l]
+            removed.append(int(r.size))
+            regrown.append(int(g.size))
+            overlap.append(float(np.intersect1d(r, g).size / g.size) if g.size else None)
+        fields = self._pad({"removed": removed, "regrown": regrown, "overlap": overlap})
+        fields.update({k: v for k, v in info.items() if k not in fields})
+        return fields
+
+    def _evolve_cht(self, method):
+        """One ESML step (ALGORITHMS §5.3) with percolation and compaction."""
+        from .algorithms.cht import early_stop_update, esml_step
+
+        opts = method.options
+        n_sparse = self._n_sparse()
+        frozen = list(self.method_state_["frozen"])
+        if all(frozen):
+            return self._pad({"removed": [0] * n_sparse, "regrown": [0] * n_sparse,
+                              "overlap": [None] * n_sparse, "frozen": frozen})
+        step = esml_step(self.layers_[:n_sparse], self._rng, zeta=method.zeta(self),
+                         prune=opts["prune"] or self.prune, shortfall=opts["shortfall"],
+                         new_weights=opts["new_weights"], init=self._inits(n_sparse),
+                         frozen=frozen, kernels=self._kernels())
+        for l, kept in enumerate(step.kept_neurons):   # hidden neurons after sparse layer l
+            b = self.biases_[l]
+            vw, vb = self.velocities_[l]
+            self.biases_[l] = b[kept]
+            self.velocities_[l] = (vw, vb[kept])
+        for l, (layer, source) in enumerate(zip(step.layers, step.sources)):
+            self._replace_layer(l, layer, source)
+        overlap = [None if o is None or np.isnan(o) else float(o) for o in step.overlap]
+        frozen = early_stop_update(frozen, overlap, threshold=opts["early_stop_threshold"],
+                                   mode=opts["early_stop"])
+        self.method_state_ = {"frozen": [bool(f) for f in frozen]}
+        removed = [int(p) + int(q) for p, q in zip(step.pruned, step.percolated)]
+        return self._pad({
+            "removed": removed, "regrown": [int(g) for g in step.regrown], "overlap": overlap,
+            "pruned": [int(p) for p in step.pruned],
+            "percolated": [int(p) for p in step.percolated],
+            "shortfall": [int(s) for s in step.shortfall],
+            "removed_neurons": [int(np.size(r)) for r in step.removed_neurons],
+            "frozen": self.method_state_["frozen"],
+        })
+
+    def _run_pending_update(self, X):
         """Extending a finished run: apply the update its final epoch skipped.
 
         The skipped update would have been the next use of the generator, so the extended
         run matches one that had the larger ``epochs`` from the start.
         """
         last = self.history_[-1] if self.history_ else None
-        if last is None or last.get("topology_updated", True) or self.epoch_ >= self.epochs:
+        if (last is None or last.get("topology_updated", True) or self.epoch_ >= self.epochs
+                or self.epoch_ % self.update_interval != 0):
             return
         t = time.perf_counter()
-        last["removed"], last["regrown"], last["overlap"] = self._evolve()
+        last.update(self._evolve(X))
         last["seconds_topology"] = time.perf_counter() - t
+        last["nnz"] = [W.nnz for W in self.layers_]
         last["active_neurons"] = self.active_neurons()
+        last["anp"] = self._network_metrics(None)["anp"]
         last["topology_updated"] = True
 
     def _replace_layer(self, l, layer, source):
