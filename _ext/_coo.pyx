@@ -35,12 +35,13 @@ cdef extern from *:
        the reduction without -ffast-math; the summation order is fixed (deterministic). */
     #define REFSET_DOT(NAME, T)                                                   \
     static inline T NAME(const T* x, const T* d, Py_ssize_t n) {                 \
-        T acc[16] = {0};                                                          \
         Py_ssize_t b = 0, j;                                                      \
         if (n < 16) {              /* small batches: the plain loop is cheapest */ \
-            for (; b < n; b++) acc[0] += x[b] * d[b];                             \
-            return acc[0];                                                        \
+            T s = 0;                                                              \
+            for (; b < n; b++) s += x[b] * d[b];                                  \
+            return s;                                                             \
         }                                                                         \
+        T acc[16] = {0};                                                          \
         for (; b + 16 <= n; b += 16)                                              \
             for (j = 0; j < 16; j++) acc[j] += x[b + j] * d[b + j];               \
         for (; b < n; b++) acc[0] += x[b] * d[b];                                 \
@@ -61,6 +62,23 @@ cdef inline floating _dot(const floating* x, const floating* d, Py_ssize_t n) no
     else:
         return refset_dot_d(x, d, n)
 
+cdef inline floating _dot2(const floating* x, const floating* d) noexcept nogil:
+    """_dot for n = 2, unrolled; the same sum (0 + x0 d0) + x1 d1 as the plain loop."""
+    return x[0] * d[0] + x[1] * d[1]
+
+
+cdef inline void _sgd(floating* w, floating* v, floating g, floating lr, floating mu,
+                          floating lam, bint coupled) noexcept nogil:
+    """SGD with momentum on one weight, exactly as ``sgd_update``."""
+    cdef floating w0 = w[0]
+    if coupled:
+        v[0] = mu * v[0] - lr * (g + lam * w0)
+        w[0] = w0 + v[0]
+    else:
+        v[0] = mu * v[0] - lr * g
+        w[0] = w0 + (v[0] - lam * w0)
+
+
 HAVE_OPENMP = bool(REFSET_HAVE_OPENMP)
 
 
@@ -80,12 +98,36 @@ cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64
     cdef floating v
     cdef floating* o
     cdef const floating* s
+    if B == 2:
+        for k in range(k0, k1):
+            v = val[k]
+            o = out + dst_idx[k] * 2
+            s = src + src_idx[k] * 2
+            o[0] += v * s[0]
+            o[1] += v * s[1]
+        return
     for k in range(k0, k1):
         v = val[k]
         o = out + dst_idx[k] * B
         s = src + src_idx[k] * B
         for b in range(B):
             o[b] += v * s[b]
+
+
+cdef void _run_bounds(const int64_t* dst_idx, Py_ssize_t nnz, int threads,
+                      Py_ssize_t* bounds) noexcept nogil:
+    """Split sorted links into ``threads`` chunks [bounds[t], bounds[t+1]); each boundary moves
+    forward to the start of a destination run, so no two chunks share an output row."""
+    cdef Py_ssize_t t, k
+    bounds[0] = 0
+    bounds[threads] = nnz
+    for t in range(1, threads):
+        k = (nnz * t) // threads
+        if k < bounds[t - 1]:
+            k = bounds[t - 1]
+        while 0 < k < nnz and dst_idx[k] == dst_idx[k - 1]:
+            k += 1
+        bounds[t] = k
 
 
 cdef void _spmm(const floating* src, const int64_t* dst_idx, const int64_t* src_idx,
@@ -98,17 +140,7 @@ cdef void _spmm(const floating* src, const int64_t* dst_idx, const int64_t* src_
     if threads > 1 and nnz > 4096 and _is_sorted(dst_idx, nnz):
         bounds = <Py_ssize_t*> malloc((threads + 1) * sizeof(Py_ssize_t))
         if bounds != NULL:
-            # chunk t covers [bounds[t], bounds[t+1]); each boundary moved forward to the start
-            # of a destination run, so no two chunks share an output row
-            bounds[0] = 0
-            bounds[threads] = nnz
-            for t in range(1, threads):
-                k = (nnz * t) // threads
-                if k < bounds[t - 1]:
-                    k = bounds[t - 1]
-                while 0 < k < nnz and dst_idx[k] == dst_idx[k - 1]:
-                    k += 1
-                bounds[t] = k
+            _run_bounds(dst_idx, nnz, threads, bounds)
             for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
                 _scatter_rows(src, dst_idx, src_idx, val, bounds[t], bounds[t + 1], B, out)
             free(bounds)
@@ -169,6 +201,9 @@ def coo_gradient(const floating[:, ::1] X, const floating[:, ::1] D, const int64
         if threads > 1 and nnz > 4096:
             for k in prange(nnz, num_threads=threads, schedule="static"):
                 out[k] = _dot(xbase + rows[k] * B, dbase + cols[k] * B, B)
+        elif B == 2:                 # the reference configurations' batch: unrolled
+            for k in range(nnz):
+                out[k] = _dot2(xbase + rows[k] * 2, dbase + cols[k] * 2)
         else:
             for k in range(nnz):
                 out[k] = _dot(xbase + rows[k] * B, dbase + cols[k] * B, B)
@@ -195,3 +230,98 @@ def sgd_update(floating[::1] values, floating[::1] velocity, const floating[::1]
                 w = values[k]
                 velocity[k] = mu * velocity[k] - lr * grad[k]
                 values[k] = w + (velocity[k] - lam * w)
+
+
+cdef void _backward_update_range(const floating* X, const floating* D, const int64_t* rows,
+                                 const int64_t* cols, floating* values, floating* velocity,
+                                 floating* out, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t B,
+                                 floating lr, floating mu, floating lam,
+                                 bint coupled) noexcept nogil:
+    """Links [k0, k1): propagate with the old weight, then gradient, then the SGD step."""
+    cdef Py_ssize_t k, b, r, cur
+    cdef floating w, g, a0, a1
+    cdef floating* o
+    cdef const floating* d
+    cdef const floating* x
+    if B == 2 and out != NULL and k1 > k0:
+        # the reference configurations' batch: sum a run of links of one row in registers
+        # (for row-sorted links this is bit-identical to adding into ``out`` link by link)
+        cur = rows[k0]
+        a0 = 0
+        a1 = 0
+        for k in range(k0, k1):
+            r = rows[k]
+            if r != cur:
+                out[cur * 2] += a0
+                out[cur * 2 + 1] += a1
+                a0 = 0
+                a1 = 0
+                cur = r
+            w = values[k]
+            d = D + cols[k] * 2
+            a0 += w * d[0]
+            a1 += w * d[1]
+            _sgd(&values[k], &velocity[k], _dot2(X + r * 2, d), lr, mu, lam, coupled)
+        out[cur * 2] += a0
+        out[cur * 2 + 1] += a1
+        return
+    for k in range(k0, k1):
+        w = values[k]
+        d = D + cols[k] * B
+        x = X + rows[k] * B
+        if out != NULL:
+            o = out + rows[k] * B
+            if B == 2:
+                o[0] += w * d[0]
+                o[1] += w * d[1]
+            else:
+                for b in range(B):
+                    o[b] += w * d[b]
+        g = _dot2(x, d) if B == 2 else _dot(x, d, B)
+        _sgd(&values[k], &velocity[k], g, lr, mu, lam, coupled)
+
+
+def coo_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
+                        const int64_t[::1] rows, const int64_t[::1] cols,
+                        floating[::1] values, floating[::1] velocity, floating[:, ::1] out,
+                        double learning_rate, double momentum, double weight_decay,
+                        bint coupled, int threads=1):
+    """Fused ``coo_backward`` (with the old weights) + ``coo_gradient`` + ``sgd_update``.
+
+    One pass over the links instead of three.  ``out`` (shape (n_in, B)) receives W D
+    computed with the weights *before* the update; pass None to skip the propagation (first
+    layer).  Returns ``out``.
+    """
+    cdef Py_ssize_t nnz = values.shape[0]
+    cdef Py_ssize_t B = X.shape[1]
+    cdef Py_ssize_t t, k
+    cdef Py_ssize_t* bounds
+    cdef floating lr = learning_rate, mu = momentum, lam = weight_decay
+    cdef floating* o = NULL
+    if D.shape[1] != B or rows.shape[0] != nnz or cols.shape[0] != nnz \
+            or velocity.shape[0] != nnz:
+        raise ValueError("coo_backward_update: inconsistent shapes")
+    if out is not None:
+        if out.shape[1] != B or out.shape[0] != X.shape[0]:
+            raise ValueError("coo_backward_update: inconsistent shapes")
+        out[:, :] = 0
+        if nnz == 0 or B == 0:
+            return out.base
+        o = &out[0, 0]
+    if nnz == 0:
+        return None
+    bounds = NULL
+    with nogil:
+        if threads > 1 and nnz > 4096 and _is_sorted(&rows[0], nnz):
+            bounds = <Py_ssize_t*> malloc((threads + 1) * sizeof(Py_ssize_t))
+        if bounds != NULL:
+            _run_bounds(&rows[0], nnz, threads, bounds)
+            for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+                _backward_update_range(&X[0, 0], &D[0, 0], &rows[0], &cols[0], &values[0],
+                                       &velocity[0], o, bounds[t], bounds[t + 1], B, lr,
+                                       mu, lam, coupled)
+            free(bounds)
+        else:
+            _backward_update_range(&X[0, 0], &D[0, 0], &rows[0], &cols[0], &values[0],
+                                   &velocity[0], o, 0, nnz, B, lr, mu, lam, coupled)
+    return None if out is None else out.base

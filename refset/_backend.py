@@ -14,7 +14,8 @@ _CHOICES = ("auto", "cython", "numpy")
 # One row per compiled module: (compiled module, numpy twin module, kernel names).  Every
 # compiled kernel has a twin of the same name and signature; the twin is the specification.
 KERNEL_MODULES = (
-    ("_coo_cy", "_kernels", ("coo_forward", "coo_backward", "coo_gradient", "sgd_update")),
+    ("_coo_cy", "_kernels", ("coo_forward", "coo_backward", "coo_gradient", "sgd_update",
+                             "coo_backward_update")),
 )
 KERNEL_NAMES = tuple(name for _, _, names in KERNEL_MODULES for name in names)
 

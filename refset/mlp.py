@@ -374,6 +374,28 @@ class SparseMLP:
                 delta = prev
         return grads
 
+    def _backward_update(self, acts, masks, delta, kernels, eta):
+        """Backpropagation fused with the SGD step: the same result as :meth:`_backward`
+        followed by :meth:`_sgd_update` (each layer's propagation uses its weights before
+        the update), in one pass over each layer's links (``coo_backward_update``)."""
+        mu, lam = self.momentum, self.weight_decay
+        coupled = self.weight_decay_style == "coupled"
+        for l in range(len(self.layers_) - 1, -1, -1):
+            W = self.layers_[l]
+            vw, vb = self.velocities_[l]
+            prev = np.empty_like(acts[l]) if l > 0 else None
+            gb = delta.sum(axis=1)
+            kernels.coo_backward_update(acts[l], delta, W.rows, W.cols, W.values, vw, prev,
+                                        eta, mu, lam, coupled, self.threads)
+            vb *= mu
+            vb -= eta * gb
+            self.biases_[l] += vb
+            if l > 0:
+                prev *= acts[l] > 0          # ReLU'; dropped units are 0 in acts
+                if masks[l - 1] is not None:
+                    prev *= masks[l - 1]
+                delta = prev
+
     def _one_hot(self, y_idx, dtype):
         Y = np.zeros((len(self.classes_), y_idx.size), dtype=dtype)
         Y[y_idx, np.arange(y_idx.size)] = 1
@@ -520,11 +542,13 @@ class SparseMLP:
             loss, delta = self._loss_delta(acts[-1], self._one_hot(y_idx[idx], X.dtype))
             loss_sum += loss * idx.size
             correct += int(np.count_nonzero(np.argmax(acts[-1], axis=0) == y_idx[idx]))
-            grads = self._backward(acts, masks, delta, kernels)
-            if grad_sums is not None:
+            if grad_sums is None:          # one fused pass per layer
+                self._backward_update(acts, masks, delta, kernels, eta)
+            else:                          # Sensitivity also needs the gradients themselves
+                grads = self._backward(acts, masks, delta, kernels)
                 for acc, (gw, _) in zip(grad_sums, grads):
                     acc += gw
-            self._sgd_update(grads, kernels, eta)
+                self._sgd_update(grads, kernels, eta)
             if bar is not None:
                 bar.update(i + 1)
         if bar is not None:

@@ -1,7 +1,7 @@
 """COO kernels against dense numpy, on both backends and both dtypes."""
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from _tolerances import ATOL, RTOL
 from refset import CooMatrix, erdos_renyi_layer
@@ -110,3 +110,65 @@ def test_sgd_update_matches_formula(kernels, dtype, coupled, global_seed):
         w_ref = w0 + v_ref - 2e-4 * w0
     assert_allclose(v, v_ref, rtol=RTOL[dtype], atol=ATOL[dtype])
     assert_allclose(w, w_ref, rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("B", [1, 2, 3, 16, 33])
+@pytest.mark.parametrize("order", ["canonical", "shuffled"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_backward_update_is_backward_gradient_update(kernels, dtype, global_seed, B, order, threads):
+    """The fused kernel equals the three kernels it replaces (all paths: B = 2 registers,
+    generic B, unsorted links, threads, no propagation)."""
+    rng = np.random.default_rng(global_seed)
+    W, dense = _layer(rng, 300, 200, 10.0, dtype)            # > 4096 links: threaded path
+    p = np.arange(W.nnz) if order == "canonical" else rng.permutation(W.nnz)
+    rows, cols = W.rows[p], W.cols[p]
+    X = rng.standard_normal((300, B)).astype(dtype)
+    D = rng.standard_normal((200, B)).astype(dtype)
+    v0 = rng.standard_normal(W.nnz).astype(dtype)
+    tol = dict(rtol=RTOL[dtype], atol=ATOL[dtype] * 30)
+    for coupled in (True, False):
+        w, v = W.values[p].copy(), v0.copy()
+        out = np.full((300, B), np.nan, dtype)
+        assert kernels.coo_backward_update(X, D, rows, cols, w, v, out, 0.01, 0.9, 1e-3,
+                                           coupled, threads) is out
+        assert_allclose(out, dense @ D, **tol)               # the weights before the update
+        g = (X @ D.T)[rows, cols]
+        v_ref = 0.9 * v0 - 0.01 * (g + (1e-3 * W.values[p] if coupled else 0))
+        w_ref = W.values[p] + v_ref - (0 if coupled else 1e-3 * W.values[p])
+        assert_allclose(v, v_ref, **tol)
+        assert_allclose(w, w_ref, **tol)
+        w2, v2 = W.values[p].copy(), v0.copy()
+        assert kernels.coo_backward_update(X, D, rows, cols, w2, v2, None, 0.01, 0.9, 1e-3,
+                                           coupled, threads) is None
+        assert_array_equal(w2, w)
+        assert_array_equal(v2, v)
+
+
+def test_fused_training_equals_unfused(dtype, global_seed):
+    """SparseMLP's fused backward + update reproduces backward, then update."""
+    from refset import SparseMLP, get_kernels
+
+    rng = np.random.default_rng(global_seed)
+    X = rng.standard_normal((40, 30)).astype(dtype)
+    y = np.arange(40) % 3
+    for backend in ("numpy", "cython"):
+        if backend == "cython" and not __import__("refset")._backend.compiled_available():
+            continue
+        kernels = get_kernels(backend)
+        a = SparseMLP((20, 20), epsilon=3, epochs=1, dtype=dtype, seed=global_seed).fit(X, y)
+        b = SparseMLP((20, 20), epsilon=3, epochs=1, dtype=dtype, seed=global_seed).fit(X, y)
+        A = np.ascontiguousarray(X[:2].T)
+        Y = a._one_hot(y[:2], X.dtype)
+        acts, masks = a._forward(A, kernels)
+        _, delta = a._loss_delta(acts[-1], Y)
+        a._backward_update(acts, masks, delta, kernels, 0.05)
+        b._sgd_update(b._backward(acts, masks, delta, kernels), kernels, 0.05)
+        # numpy: the twin is the composition, so bit for bit; compiled: the same operations
+        # in one loop, where the C compiler may contract a multiply-add differently
+        same = assert_array_equal if backend == "numpy" else (
+            lambda x, y: assert_allclose(x, y, rtol=RTOL[dtype], atol=ATOL[dtype]))
+        for la, lb, (va, _), (vb, _) in zip(a.layers_, b.layers_, a.velocities_, b.velocities_):
+            same(la.values, lb.values)
+            same(va, vb)
+        for ba, bb in zip(a.biases_, b.biases_):
+            same(ba, bb)
