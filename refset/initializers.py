@@ -13,11 +13,12 @@ Examples
 >>> bool(np.all(np.abs(w) <= 1.0))           # bound sqrt(6 / fan_in) = 1
 True
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Normal", "HeUniform", "XavierUniform", "get_initializer", "INITIALIZERS"]
+__all__ = ["Normal", "HeUniform", "XavierUniform", "SWI", "get_initializer", "INITIALIZERS"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,77 @@ class XavierUniform:
         return rng.uniform(-limit, limit, size).astype(dtype, copy=False)
 
 
-INITIALIZERS = {"normal": Normal, "he_uniform": HeUniform, "xavier_uniform": XavierUniform}
+@dataclass(frozen=True)
+class SWI:
+    r"""Sparse weight initialisation of CHT (Zhang et al. 2024, §3.2; ALGORITHMS §5.2).
+
+    :math:`w \sim N(0, \sigma^2)` with
+
+    .. math:: \sigma = \frac{\mathrm{gain}}{\sqrt{(1 - S)\,\mathrm{fan\_in}}}
+
+    where ``S`` is the layer's sparsity and ``gain = sqrt(2)`` for ReLU.  ``(1 - S) fan_in`` is
+    the mean number of inputs per output, so at ``S = 0`` this is Kaiming normal.  The paper's
+    ``fan_in`` is used, not the ``fan_out`` of a later version of the authors' code.
+
+    Parameters
+    ----------
+    sparsity : float in [0, 1) or None
+        The layer's sparsity ``1 - nnz / (n_in n_out)``.  None (unbound) until
+        :meth:`for_layer` binds it; calling an unbound instance is an error.
+    gain : float > 0, default sqrt(2)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> init = SWI().for_layer(100, 50, 500)           # sparsity 0.9
+    >>> round(init.std(100), 6)                        # sqrt(2) / sqrt(0.1 * 100)
+    0.447214
+    >>> init(np.random.default_rng(0), 3, 100, 50, np.float32).dtype
+    dtype('float32')
+    """
+
+    sparsity: float = None
+    gain: float = math.sqrt(2.0)
+
+    def __post_init__(self):
+        if self.sparsity is not None:
+            s = self.sparsity
+            if isinstance(s, bool) or not isinstance(s, (int, float, np.floating, np.integer)) \
+                    or not 0.0 <= float(s) < 1.0:
+                raise ValueError(f"sparsity must be a number in [0, 1), got {s!r}")
+        g = self.gain
+        if isinstance(g, bool) or not isinstance(g, (int, float, np.floating, np.integer)) \
+                or not (math.isfinite(float(g)) and float(g) > 0):
+            raise ValueError(f"gain must be a finite number > 0, got {g!r}")
+
+    def for_layer(self, n_in, n_out, nnz):
+        """A copy bound to the sparsity ``1 - nnz / (n_in n_out)`` of one layer.
+
+        Examples
+        --------
+        >>> SWI().for_layer(10, 4, 10).sparsity
+        0.75
+        """
+        for name, value in (("n_in", n_in), ("n_out", n_out), ("nnz", nnz)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if nnz > n_in * n_out:
+            raise ValueError(f"nnz must be at most n_in * n_out = {n_in * n_out}, got {nnz}")
+        return SWI(sparsity=1.0 - int(nnz) / (int(n_in) * int(n_out)), gain=self.gain)
+
+    def std(self, fan_in):
+        """σ for a layer with ``fan_in`` inputs."""
+        if self.sparsity is None:
+            raise ValueError("SWI needs the layer's sparsity: bind it with "
+                             "SWI().for_layer(n_in, n_out, nnz) before drawing weights")
+        return self.gain / math.sqrt((1.0 - self.sparsity) * fan_in)
+
+    def __call__(self, rng, size, fan_in, fan_out, dtype):
+        return (self.std(fan_in) * rng.standard_normal(size)).astype(dtype, copy=False)
+
+
+INITIALIZERS = {"normal": Normal, "he_uniform": HeUniform, "xavier_uniform": XavierUniform,
+                "swi": SWI}
 
 
 def get_initializer(spec):

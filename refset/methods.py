@@ -147,7 +147,8 @@ class Method:
             o = self.options
             return {"lam": o["lam"], "zeta": self.zeta(model), "delta": o["delta"]}
         if self.name == "cht":
-            return {"frozen": [False] * model._n_sparse()}
+            n = model._n_sparse()
+            return {"passed": [False] * n, "frozen": [False] * n}
         return {}
 
 

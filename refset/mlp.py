@@ -485,7 +485,8 @@ class SparseMLP:
             starting afresh.  A model saved after epoch e and resumed ends bit for bit as an
             uninterrupted run with the same seed.  A finished run can be extended by raising
             ``epochs``: the topology update its final epoch skipped is applied first, so the
-            result equals a run that had the larger ``epochs`` from the start.
+            result equals a run that had the larger ``epochs`` from the start (with
+            ``lr_schedule="linear"`` the decay follows the new total, so it cannot).
         checkpoint : path or None
             Written atomically (:meth:`save`) after every epoch, so an interrupted run loses
             at most the current epoch.
@@ -646,7 +647,8 @@ class SparseMLP:
         n = len(self.layers_)
         for key, values in fields.items():
             if isinstance(values, list) and len(values) == self._n_sparse() < n:
-                fields[key] = values + [None if key == "overlap" else 0] * (n - len(values))
+                fill = None if key in ("overlap", "frozen") else 0
+                fields[key] = values + [fill] * (n - len(values))
         return fields
 
     def _probe_scales(self, X):
@@ -708,6 +710,7 @@ class SparseMLP:
         opts = method.options
         n_sparse = self._n_sparse()
         frozen = list(self.method_state_["frozen"])
+        passed = list(self.method_state_["passed"])
         if all(frozen):
             return self._pad({"removed": [0] * n_sparse, "regrown": [0] * n_sparse,
                               "overlap": [None] * n_sparse, "frozen": frozen})
@@ -723,9 +726,10 @@ class SparseMLP:
         for l, (layer, source) in enumerate(zip(step.layers, step.sources)):
             self._replace_layer(l, layer, source)
         overlap = [None if o is None or np.isnan(o) else float(o) for o in step.overlap]
-        frozen = early_stop_update(frozen, overlap, threshold=opts["early_stop_threshold"],
-                                   mode=opts["early_stop"])
-        self.method_state_ = {"frozen": [bool(f) for f in frozen]}
+        stop = early_stop_update(passed, overlap, threshold=opts["early_stop_threshold"],
+                                 mode=opts["early_stop"])
+        self.method_state_ = {"passed": [bool(p) for p in stop.passed],
+                              "frozen": [bool(f) for f in stop.frozen]}
         removed = [int(p) + int(q) for p, q in zip(step.pruned, step.percolated)]
         return self._pad({
             "removed": removed, "regrown": [int(g) for g in step.regrown], "overlap": overlap,
@@ -733,6 +737,7 @@ class SparseMLP:
             "percolated": [int(p) for p in step.percolated],
             "shortfall": [int(s) for s in step.shortfall],
             "removed_neurons": [int(np.size(r)) for r in step.removed_neurons],
+            "guarded": [int(g) for g in step.guarded], "dropped": [int(d) for d in step.dropped],
             "frozen": self.method_state_["frozen"],
         })
 
