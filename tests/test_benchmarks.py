@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
-SECTIONS = ("kernels", "training", "topology", "memory", "roofline")
+SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3")
+TITLES = {"ch3": "CH3-L3"}                 # table titles that differ from the section name
 
 pytestmark = pytest.mark.skipif(not RUN.is_file(),
                                 reason="benchmarks/run.py not present (installed-only tree)")
@@ -37,7 +38,7 @@ def test_sections_present(tiny_results):
         assert key in results["machine"]
     for section in SECTIONS:
         assert isinstance(results[section], list) and results[section], section
-        assert f"== {section}" in stdout
+        assert f"== {TITLES.get(section, section)}" in stdout
     assert "== targets" in stdout
     assert {t["status"] for t in results["targets"]} <= {"met", "MISSED", "not measured"}
 
@@ -79,3 +80,10 @@ def test_topology_and_roofline_records(tiny_results):
     assert bandwidth and all(_positive(r["gb_per_s"]) for r in bandwidth)
     assert kernels and all(_positive(r["per_link_gb_per_s"]) for r in kernels)
     assert "compulsory" in results["roofline_model"]
+
+
+def test_ch3_records(tiny_results):
+    records = tiny_results[0]["ch3"]
+    impls = {r["impl"] for r in records}
+    assert {"cython", "numpy twin", "naive"} <= impls or {"numpy twin", "naive"} <= impls
+    assert all(_positive(r["seconds_median"]) for r in records)
