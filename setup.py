@@ -18,7 +18,8 @@ import sys
 
 from setuptools import Extension, setup
 
-KERNELS = {"refset._coo_cy": "_ext/_coo.pyx", "refset._ch3_cy": "_ext/_ch3.pyx"}
+KERNELS = {"refset._coo_cy": "_ext/_coo.pyx", "refset._paths_cy": "_ext/_paths.pyx",
+           "refset._ch3_cy": "_ext/_ch3.pyx"}
 
 
 def _extensions():

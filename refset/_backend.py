@@ -16,6 +16,7 @@ _CHOICES = ("auto", "cython", "numpy")
 KERNEL_MODULES = (
     ("_coo_cy", "_kernels", ("coo_forward", "coo_backward", "coo_gradient", "sgd_update",
                              "coo_backward_update")),
+    ("_paths_cy", "_kernels_paths", ("path_products", "segment_search")),
     ("_ch3_cy", "_kernels_ch3", ("ch3_l3_scores", "ch3_l3_top_k")),
 )
 KERNEL_NAMES = tuple(name for _, _, names in KERNEL_MODULES for name in names)
