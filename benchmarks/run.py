@@ -4,7 +4,7 @@
 Usage::
 
     python benchmarks/run.py [--quick | --tiny] [--json out.json] [--threads 1,2]
-                             [--only kernels,training,topology,memory,roofline,ch3]
+                             [--only kernels,training,topology,memory,roofline,ch3,paths]
 
 Prints one table per section and a final table of the PERFORMANCE.md §5 targets, and writes
 everything (machine description, settings, per section a list of records) as JSON.  Every
@@ -30,7 +30,7 @@ if str(HERE) not in sys.path:
 
 from bench_common import format_table, machine_description  # noqa: E402
 
-SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3")
+SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3", "paths")
 FULL_LAYERS = [(3312, 3000), (3000, 3000), (784, 1000)]
 REF_NET = {"n_features": 3312, "hidden": (3000, 3000, 3000), "n_classes": 5}
 
@@ -237,6 +237,12 @@ def compute_targets(results):
     value = ch3["seconds_median"] if ch3 else None
     out.append(_target("CH3-L3 scores + top-k, 784x1568 at 1 %", "<= 0.4 s", value,
                        value is not None and value <= 0.4, "", unit="s"))
+    if results.get("paths"):
+        from bench_paths import paths_target
+        out.append(paths_target(results["paths"]))
+    else:
+        out.append(_target("Path-Weight importances 784-1000-1000-1000-10", "<= 0.05 s", None,
+                           False, "", unit="s"))
     return out
 
 
@@ -365,6 +371,12 @@ def main(argv=None):
         log("[ch3]")
         results["ch3"] = run_ch3(mode, log)
         print(ch3_table(results["ch3"]), flush=True)
+
+    if "paths" in args.only:
+        from bench_paths import paths_table, run_paths
+        log("[paths]")
+        results["paths"] = run_paths(mode, log)
+        print(paths_table(results["paths"]), flush=True)
 
     results["targets"] = compute_targets(results)
     print(targets_table(results["targets"]), flush=True)

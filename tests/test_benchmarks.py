@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
-SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3")
-TITLES = {"ch3": "CH3-L3"}                 # table titles that differ from the section name
+SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3", "paths")
+TITLES = {"ch3": "CH3-L3", "paths": "paths"}                 # table titles that differ from the section name
 
 pytestmark = pytest.mark.skipif(not RUN.is_file(),
                                 reason="benchmarks/run.py not present (installed-only tree)")
@@ -87,3 +87,10 @@ def test_ch3_records(tiny_results):
     impls = {r["impl"] for r in records}
     assert {"cython", "numpy twin", "naive"} <= impls or {"numpy twin", "naive"} <= impls
     assert all(_positive(r["seconds_median"]) for r in records)
+
+
+def test_paths_records(tiny_results):
+    records = tiny_results[0]["paths"]
+    enum = [r for r in records if r["kind"] == "enumeration"]
+    assert enum and all(r["max_rel_diff_node"] < 1e-9 for r in enum)
+    assert any(r["kind"] == "importances" for r in records)
