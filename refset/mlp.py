@@ -276,6 +276,10 @@ class SparseMLP:
         method = self._method()
         n_sparse = len(sizes) - 1 - (1 if self._setting("dense_output") else 0)
         if method.name == "cht" and method.options["topology_init"] == "csti":
+            if n_sparse == len(sizes) - 1:
+                raise ValueError("CSTI correlates input features, so it builds the hidden "
+                                 "layers only: use dense_output=True (the default for CHT) or "
+                                 "method_options={'topology_init': 'erdos_renyi'}")
             self.layers_ = self._csti_layers(X, sizes[:n_sparse + 1], method, rng, dtype)
         else:
             self.layers_ = []
@@ -308,6 +312,11 @@ class SparseMLP:
         if X is None:
             raise ValueError("CSTI builds the topology from the training data: fit() the model "
                              "or use method_options={'topology_init': 'erdos_renyi'}")
+        n = sizes[0]
+        if not (all(w == n for w in sizes[1:]) or all(w == 2 * n for w in sizes[1:])):
+            raise ValueError(f"CSTI needs every hidden width equal to the {n} features (1x) or "
+                             f"to {2 * n} (2x), got hidden_layer_sizes={list(sizes[1:])}; use "
+                             "those widths or method_options={'topology_init': 'erdos_renyi'}")
         sparsity = method.options["sparsity"]
         inits = [self._layer_init(n_in, n_out, max(1, round((1 - sparsity) * n_in * n_out)))
                  for n_in, n_out in zip(sizes[:-1], sizes[1:])]

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+from contextlib import nullcontext as _nullcontext
+
 import pytest
 
 from refset.cli import main
@@ -87,3 +89,40 @@ def test_synthetic_shape_options(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["synthetic"] == {"n_samples": 300, "n_features": 50, "n_classes": 3}
     assert main(["train", "--dataset", "COIL20", "--n-samples", "10", "--out", str(tmp_path / "c")]) == 2
+
+
+@pytest.mark.parametrize("method,extra", [
+    ("path-weight", ["--lam", "0.2", "--time-varying"]),
+    ("sensitivity", ["--sensitivity-form", "relative"]),
+    ("cht", ["--hidden", "20,20", "--sparsity", "0.8"]),
+])
+def test_train_each_method(tmp_path, method, extra):
+    args = ["train", "--method", method, "--n-samples", "120", "--n-features", "20",
+            "--hidden", "16,16", "--epochs", "3", "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(args + extra) == 0
+    doc = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(doc["history"]) == 3
+    assert doc["config"]["model"]["method"] == method
+    first = doc["history"][0]
+    if method == "path-weight":
+        assert first["lam"] == 0.2 and "candidate_fraction" in first
+    if method == "cht":
+        assert "percolated" in first and first["anp"] <= 1.0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--method", "set", "--lam", "0.1"], "--lam is an option of --method path-weight"),
+    (["--method", "cht", "--sparsity", "1.5"], "sparsity"),
+    (["--method", "cht", "--hidden", "7,7"], "CSTI needs every hidden width"),
+    (["--method", "path-weight", "--schedule-k", "1,2"], "--schedule-k"),
+    (["--method", "path-weight", "--dense-output"], "dense_output"),
+    (["--update-interval", "0"], "update_interval"),
+])
+def test_method_option_errors_are_one_line(tmp_path, capsys, argv, match):
+    args = ["train", "--n-samples", "60", "--n-features", "20", "--epochs", "1",
+            "--out", str(tmp_path / "run"), "--quiet"]
+    with pytest.raises(SystemExit) if "--schedule-k" in argv else _nullcontext():
+        code = main(args + argv)
+        assert code == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1, err
