@@ -92,12 +92,19 @@ cdef bint _is_sorted(const int64_t* a, Py_ssize_t n) noexcept nogil:
 
 cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64_t* src_idx,
                         const floating* val, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t B,
-                        floating* out) noexcept nogil:
-    """out[dst_idx[k], :] += val[k] * src[src_idx[k], :] for k in [k0, k1)."""
-    cdef Py_ssize_t k, b
+                        floating* out, bint sorted_dst) noexcept nogil:
+    """out[dst_idx[k], :] += val[k] * src[src_idx[k], :] for k in [k0, k1).
+
+    With destination-sorted links (``sorted_dst``) each destination's run is summed in a
+    local buffer that stays in L1 and written once: the output row is then read and written
+    once per destination instead of once per link (for B = 128 that halves the bytes moved).
+    Each row gets ``0 + (sum in link order)``, bit-identical to the plain loop.
+    """
+    cdef Py_ssize_t k, b, cur
     cdef floating v
     cdef floating* o
     cdef const floating* s
+    cdef floating* acc = NULL
     if B == 2:
         for k in range(k0, k1):
             v = val[k]
@@ -105,6 +112,27 @@ cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64
             s = src + src_idx[k] * 2
             o[0] += v * s[0]
             o[1] += v * s[1]
+        return
+    if sorted_dst and B > 2 and k1 > k0:
+        acc = <floating*> malloc(B * sizeof(floating))
+    if acc != NULL:
+        cur = dst_idx[k0]
+        memset(acc, 0, B * sizeof(floating))
+        for k in range(k0, k1):
+            if dst_idx[k] != cur:
+                o = out + cur * B
+                for b in range(B):
+                    o[b] += acc[b]
+                memset(acc, 0, B * sizeof(floating))
+                cur = dst_idx[k]
+            v = val[k]
+            s = src + src_idx[k] * B
+            for b in range(B):
+                acc[b] += v * s[b]
+        o = out + cur * B
+        for b in range(B):
+            o[b] += acc[b]
+        free(acc)
         return
     for k in range(k0, k1):
         v = val[k]
@@ -136,16 +164,18 @@ cdef void _spmm(const floating* src, const int64_t* dst_idx, const int64_t* src_
     """Shared body of coo_forward and coo_backward (destination-ordered scatter)."""
     cdef Py_ssize_t t, k
     cdef Py_ssize_t* bounds
+    cdef bint sorted_dst = _is_sorted(dst_idx, nnz)
     memset(out, 0, n_dst * B * sizeof(floating))
-    if threads > 1 and nnz > 4096 and _is_sorted(dst_idx, nnz):
+    if threads > 1 and nnz > 4096 and sorted_dst:
         bounds = <Py_ssize_t*> malloc((threads + 1) * sizeof(Py_ssize_t))
         if bounds != NULL:
             _run_bounds(dst_idx, nnz, threads, bounds)
             for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
-                _scatter_rows(src, dst_idx, src_idx, val, bounds[t], bounds[t + 1], B, out)
+                _scatter_rows(src, dst_idx, src_idx, val, bounds[t], bounds[t + 1], B, out,
+                              sorted_dst)
             free(bounds)
             return
-    _scatter_rows(src, dst_idx, src_idx, val, 0, nnz, B, out)
+    _scatter_rows(src, dst_idx, src_idx, val, 0, nnz, B, out, sorted_dst)
 
 
 def coo_forward(const floating[:, ::1] X, const int64_t[::1] rows, const int64_t[::1] cols,
