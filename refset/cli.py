@@ -282,7 +282,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("refset: interrupted; the last completed epoch is saved (use --resume)\n")
         return 130
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as exc:
         return _fail(str(exc).splitlines()[0] if isinstance(exc, ImportError) else " ".join(str(exc).split()))
 
 

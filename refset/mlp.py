@@ -577,6 +577,11 @@ class SparseMLP:
                 bar.update(i + 1)
         if bar is not None:
             bar.close()
+        if not np.isfinite(loss_sum):
+            raise FloatingPointError(
+                f"training diverged in epoch {self.epoch_ + 1}: the loss is {loss_sum / n} "
+                f"(the model stays at epoch {self.epoch_}; its last checkpoint is intact); "
+                "lower learning_rate or choose another weight_init")
         if grad_sums is not None:           # Sensitivity: the epoch's mean gradient
             self._mean_grads = [acc / acc.dtype.type(n_batches) for acc in grad_sums]
         t1 = time.perf_counter()

@@ -212,3 +212,15 @@ def test_train_metrics_full_and_running():
     assert 0 <= running.history_[-1]["train_accuracy"] <= 1
     with pytest.raises(ValueError, match="train_metrics"):
         _small(train_metrics="some").fit(X, y)
+
+
+def test_divergence_stops_with_a_clear_error(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 6))
+    y = np.arange(64) % 2
+    model = SparseMLP((8,), epsilon=3, epochs=1, seed=0).fit(X, y)
+    model.layers_[0].values[:] = np.inf                 # what a diverged update leaves
+    with pytest.raises(FloatingPointError, match="diverged in epoch 2"):
+        with np.errstate(all="ignore"):
+            model.set_params(epochs=3).fit(X, y, resume=True)
+    assert model.epoch_ == len(model.history_) == 1      # the finished epoch is kept
