@@ -513,7 +513,15 @@ class SparseMLP:
         ``seconds_train``, ``seconds_eval``, ``seconds_topology``, and per layer ``nnz``,
         ``removed``, ``regrown``, ``overlap`` (None where nothing was regrown),
         ``active_neurons`` (per neuron layer, inputs to outputs, after the update) and
-        ``topology_updated`` (False for the final epoch, whose update is skipped).
+        ``topology_updated`` (False for the final epoch, whose update is skipped, and for
+        epochs between two ``update_interval`` updates), ``learning_rate``, ``anp`` and, with
+        validation data, ``aae`` / ``aae_mean`` (the running area across the epochs of the test
+        accuracy).  Each method adds its own fields: Path-Weight ``lam``, ``zeta``, ``delta``,
+        ``c_prim``, ``c_sec``, ``tau``, ``candidate_fraction`` (and per layer),
+        ``candidate_mode``, ``n_paths``; Sensitivity ``form``, ``mean_sensitivity``; CHT
+        ``pruned``, ``percolated``, ``shortfall``, ``removed_neurons``, ``frozen`` (see
+        :func:`refset.algorithms.path_weight_step`, :func:`~refset.algorithms.sensitivity_step`,
+        :func:`~refset.algorithms.esml_step`).
         """
         dtype = _resolve_dtype(self.dtype)
         X = check_finite_2d("X", X, dtype=dtype)
