@@ -498,8 +498,8 @@ ax.legend(fontsize=7)
 ax = axes[1]
 ep0 = np.concatenate([[0], ep])                   # epoch 0: CSTI leaves every neuron active
 for l in range(n_sp):
-    ax.plot(ep0, np.concatenate([[1.0], active[:, l] / HIDDEN[l]]), "o-", ms=4,
-            label=f"hidden layer {l + 1}")
+    ax.plot(ep0, np.concatenate([[1.0], active[:, l] / HIDDEN[l]]), "o-",
+            ms=4 if len(H) <= 20 else 0, label=f"hidden layer {l + 1}")
 ax.plot(ep0, [1.0] + [h["anp"] for h in H], "k--", lw=1.5, label="ANP (all hidden)")
 ax.set_xlabel("epoch")
 ax.set_ylabel("fraction of neurons active")
@@ -602,7 +602,11 @@ if IS_MNIST:
 # **FAST mode is not comparable** to those numbers: it trains on a 6000-image subset for 10
 # epochs, and the AAE of a 10-epoch run cannot be set beside that of a 100-epoch run. Without
 # `REFSET_TUTORIAL_FAST` the tutorial runs the reference setup (all 60 000 training images,
-# 100 epochs), with one seed where the paper averages three.
+# 100 epochs), with one seed where the paper averages three. There CHT ends within about half
+# a point of the published 98.05 % (the code below asserts > 97 % in full mode), with an AAE
+# *above* the published 95.45: it is at about 95 % after one epoch and flat after a few dozen, a
+# reminder that AAE measures the shape of a curve as much as its end. SET's curve sags in the
+# last tenth of that run, when the learning rate has decayed to 1 %.
 
 # %%
 print(f"mode: {'FAST (not comparable with the paper)' if FAST else 'full'}; data {data.name}, "
@@ -613,6 +617,8 @@ for name in ("SET", "CHT"):
           f"ANP {r['anp']:.3f}")
 if IS_MNIST and not FAST:
     print("  published (3 seeds): CHT 1x 98.05 % (AAE 95.45), dense 1x 98.69 %")
+    assert results["CHT"]["final"] > 0.97 and results["CHT"]["curve"][0] > 0.94
+    assert results["SET"]["final"] < results["SET"]["best"] - 0.02
 
 # %% [markdown]
 # ## Summary
