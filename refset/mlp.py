@@ -519,7 +519,9 @@ class SparseMLP:
         accuracy).  Each method adds its own fields: Path-Weight ``lam``, ``zeta``, ``delta``,
         ``c_prim``, ``c_sec``, ``tau``, ``candidate_fraction`` (and per layer),
         ``candidate_mode``, ``n_paths``; Sensitivity ``form``, ``mean_sensitivity``; CHT
-        ``pruned``, ``percolated``, ``shortfall``, ``removed_neurons``, ``frozen`` (see
+        ``pruned``, ``percolated``, ``shortfall``, ``removed_neurons``, ``guarded``,
+        ``dropped``, ``frozen`` — present in the records of epochs that reached the method,
+        absent from epochs whose update was skipped (the last one, or between intervals) (see
         :func:`refset.algorithms.path_weight_step`, :func:`~refset.algorithms.sensitivity_step`,
         :func:`~refset.algorithms.esml_step`).
         """
@@ -734,8 +736,11 @@ class SparseMLP:
         frozen = list(self.method_state_["frozen"])
         passed = list(self.method_state_["passed"])
         if all(frozen):
-            return self._pad({"removed": [0] * n_sparse, "regrown": [0] * n_sparse,
-                              "overlap": [None] * n_sparse, "frozen": frozen})
+            zeros = [0] * n_sparse          # every layer frozen: the same fields, all zero
+            return self._pad({"removed": zeros, "regrown": zeros, "overlap": [None] * n_sparse,
+                              "pruned": zeros, "percolated": zeros, "shortfall": zeros,
+                              "removed_neurons": zeros[:-1], "guarded": zeros,
+                              "dropped": zeros, "frozen": frozen})
         step = esml_step(self.layers_[:n_sparse], self._rng, zeta=method.zeta(self),
                          prune=opts["prune"] or self.prune, shortfall=opts["shortfall"],
                          new_weights=opts["new_weights"], init=self._inits(n_sparse),
