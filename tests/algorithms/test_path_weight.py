@@ -9,28 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from refset import CooMatrix, erdos_renyi_layer
+from refset import CooMatrix
 from refset.algorithms import path_weight_step, update_schedule
 from refset.algorithms import paths as P
 from refset.algorithms._importance_regrowth import (_source_counts, fraction_count,
                                                     guarded_smallest, uniform_subsets)
 from refset.initializers import HeUniform
 
+from _networks import networks, random_network  # noqa: E402
 
-def _network(widths, eps, seed, ties=False):
-    rng = np.random.default_rng(seed)
-    layers = [erdos_renyi_layer(a, b, eps, rng) for a, b in zip(widths[:-1], widths[1:])]
-    if ties:   # coarse values: equal |w| (ties in every score) and explicit zeros
-        layers = [CooMatrix(W.rows, W.cols, np.round(W.values * 10) / 10, W.shape)
-                  for W in layers]
-    return layers
-
-
-networks = st.builds(
-    _network,
-    st.lists(st.integers(1, 7), min_size=2, max_size=5),
-    st.floats(1.0, 3.0), st.integers(0, 2**32 - 1), st.booleans())
 fractions = st.floats(0.0, 1.0)
+
+
 
 
 def check_step_invariants(layers, step):
@@ -140,14 +130,14 @@ def _threshold_counts(layers, tau):
 def test_exact_candidates_equal_weakest_path_threshold(global_seed):
     """Without ties: e ∈ C_λ ⟺ (weakest path through e) <= τ_λ (ALGORITHMS §4.2)."""
     for i in range(5):
-        layers = _network([6, 8, 7, 3], 2.0, global_seed * 10 + i)
+        layers = random_network([6, 8, 7, 3], 2.0, global_seed * 10 + i)
         step = path_weight_step(layers, None, np.random.default_rng(0), lam=0.05 + 0.1 * i,
                                 zeta=0.3, candidates="exact")
         assert step.info["candidates"] == _threshold_counts(layers, step.info["tau"])
 
 
 def test_sampled_candidates_follow_sampled_quantile(global_seed):
-    layers = _network([20, 30, 30, 5], 3.0, global_seed)
+    layers = random_network([20, 30, 30, 5], 3.0, global_seed)
     step = path_weight_step(layers, None, np.random.default_rng(global_seed), lam=0.1,
                             zeta=0.3, candidates="sampled", n_path_samples=2000)
     assert step.info["candidate_mode"] == "sampled" and step.info["n_path_samples"] == 2000
@@ -159,7 +149,7 @@ def test_sampled_candidates_follow_sampled_quantile(global_seed):
 
 
 def test_auto_mode_and_max_paths():
-    layers = _network([20, 30, 30, 5], 3.0, 1)
+    layers = random_network([20, 30, 30, 5], 3.0, 1)
     n = P.path_count(layers)
     rng = np.random.default_rng(0)
     assert path_weight_step(layers, None, rng, lam=0.2, zeta=0.3,
@@ -176,7 +166,7 @@ def test_auto_mode_and_max_paths():
 @pytest.mark.parametrize("count_rule", ["conserve", "paper"])
 def test_rescaling_never_changes_a_decision(global_seed, mode, count_rule):
     rng = np.random.default_rng(global_seed)
-    layers = _network([12, 15, 10, 4], 2.5, global_seed)
+    layers = random_network([12, 15, 10, 4], 2.5, global_seed)
     scales = rng.uniform(0.1, 10.0, 3)
     factors = rng.uniform(0.01, 100.0, 3)
     steps = [path_weight_step(layers, s, np.random.default_rng(global_seed), lam=0.3,
@@ -196,7 +186,7 @@ def test_rescaling_never_changes_a_decision(global_seed, mode, count_rule):
 
 
 def test_c_prim_and_c_sec_definitions(global_seed):
-    layers = _network([8, 9, 6, 3], 2.0, global_seed)
+    layers = random_network([8, 9, 6, 3], 2.0, global_seed)
     scales = [2.0, 1.5, 0.7]
     step = path_weight_step(layers, scales, np.random.default_rng(0), lam=0.5, zeta=0.5)
     nodes = P.node_importance(layers, scales)
@@ -209,7 +199,7 @@ def test_c_prim_and_c_sec_definitions(global_seed):
 
 
 def test_same_seed_same_result_and_topology_independent_of_init(global_seed):
-    layers = _network([10, 12, 4], 3.0, global_seed)
+    layers = random_network([10, 12, 4], 3.0, global_seed)
     run = [path_weight_step(layers, None, np.random.default_rng(global_seed), lam=0.4,
                             zeta=0.4, init=init) for init in (None, None, HeUniform())]
     for l in range(2):
@@ -219,7 +209,7 @@ def test_same_seed_same_result_and_topology_independent_of_init(global_seed):
 
 
 def test_one_initialiser_per_layer(global_seed):
-    layers = _network([10, 12, 4], 3.0, global_seed)
+    layers = random_network([10, 12, 4], 3.0, global_seed)
     both = path_weight_step(layers, None, np.random.default_rng(global_seed), lam=0.5,
                             zeta=0.5, init=[HeUniform(), None])
     first = path_weight_step(layers, None, np.random.default_rng(global_seed), lam=0.5,
@@ -238,7 +228,7 @@ def test_one_initialiser_per_layer(global_seed):
 
 
 def test_nothing_to_remove():
-    layers = _network([6, 7, 3], 2.0, 3)
+    layers = random_network([6, 7, 3], 2.0, 3)
     for lam, zeta in ((0.0, 0.5), (0.5, 0.0)):
         step = path_weight_step(layers, None, np.random.default_rng(0), lam=lam, zeta=zeta)
         for W, new, src in zip(layers, step.layers, step.sources):
@@ -251,7 +241,7 @@ def test_nothing_to_remove():
 
 
 def test_dense_layer_regrows_into_removed_cells():
-    layers = _network([6, 8, 3], 20.0, 0)          # the 8 x 3 layer is dense
+    layers = random_network([6, 8, 3], 20.0, 0)          # the 8 x 3 layer is dense
     assert layers[1].nnz == 24
     step = path_weight_step(layers, None, np.random.default_rng(0), lam=1.0, zeta=0.5)
     assert step.info["regrow_fallback"][1] and step.info["removed"][1] > 0
@@ -262,7 +252,7 @@ def test_dense_layer_regrows_into_removed_cells():
 def _skewed_network():
     """6 inputs with very different node importance; 200 wide outputs (sources never fill)."""
     rng = np.random.default_rng(5)
-    layers = _network([6, 200, 2], 3.0, 5)
+    layers = random_network([6, 200, 2], 3.0, 5)
     boost = np.array([0.2, 0.5, 1.0, 2.0, 4.0, 8.0])
     W0 = layers[0]
     values = W0.values * boost[W0.rows] * rng.uniform(0.5, 1.5, W0.nnz)
@@ -305,7 +295,7 @@ def test_regrowth_targets_uniform_and_new(global_seed):
 
 
 def test_count_rule_paper():
-    layers = _network([10, 12, 4], 2.0, 4)
+    layers = random_network([10, 12, 4], 2.0, 4)
     big = path_weight_step(layers, None, np.random.default_rng(0), lam=0.5, zeta=0.3,
                            delta=1e9, count_rule="paper")
     # every source with a free target gains exactly one link: n_in per layer
@@ -355,7 +345,7 @@ def test_schedule_rules():
 
 
 def test_schedule_feeds_from_step():
-    layers = _network([8, 9, 3], 2.0, 2)
+    layers = random_network([8, 9, 3], 2.0, 2)
     step = path_weight_step(layers, None, np.random.default_rng(0), lam=0.3, zeta=0.3)
     info = step.info
     new = update_schedule(info["lam"], info["zeta"], info["delta"], info["c_prim"],
@@ -378,7 +368,7 @@ def test_schedule_bad_inputs():
 
 
 def test_step_bad_inputs():
-    layers = _network([5, 6, 3], 2.0, 0)
+    layers = random_network([5, 6, 3], 2.0, 0)
     rng = np.random.default_rng(0)
     cases = [({"lam": 1.5}, "lam"), ({"lam": -0.1}, "lam"), ({"zeta": 2.0}, "zeta"),
              ({"delta": -1.0}, "delta"), ({"candidates": "all"}, "candidates"),

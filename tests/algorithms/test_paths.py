@@ -8,25 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from refset import CooMatrix, erdos_renyi_layer, get_kernels
+from refset import CooMatrix, get_kernels
 from refset.algorithms import paths as P
+
+from _networks import networks, random_network  # noqa: E402
 
 RTOL = 1e-12
 
-
-def _network(widths, eps, seed, ties=False):
-    rng = np.random.default_rng(seed)
-    layers = [erdos_renyi_layer(a, b, eps, rng) for a, b in zip(widths[:-1], widths[1:])]
-    if ties:   # coarse values: equal |w| and explicit zeros
-        layers = [CooMatrix(W.rows, W.cols, np.round(W.values * 10) / 10, W.shape)
-                  for W in layers]
-    return layers
-
-
-networks = st.builds(
-    _network,
-    st.lists(st.integers(1, 7), min_size=2, max_size=5),
-    st.floats(1.0, 3.0), st.integers(0, 2**32 - 1), st.booleans())
 
 
 def _corner_network():
@@ -146,7 +134,7 @@ def test_zero_weight_gives_minus_infinity():
 
 
 def test_scales_multiply_every_path_equally(global_seed):
-    layers = _network([5, 6, 4, 3], 2.0, global_seed)
+    layers = random_network([5, 6, 4, 3], 2.0, global_seed)
     scales = np.array([2.0, 0.5, 4.0])
     factor = 1.0 / np.prod(scales)
     for fn in (P.node_importance, P.connection_importance):
@@ -174,7 +162,7 @@ def test_path_count_int64_range():
 
 
 def test_enumerate_refuses_large_networks():
-    layers = _network([20, 30, 30, 5], 3.0, 0)
+    layers = random_network([20, 30, 30, 5], 3.0, 0)
     n = P.path_count(layers)
     with pytest.raises(ValueError, match=rf"{n} input-to-output paths.*node_importance"):
         P.enumerate_paths(layers, max_paths=n - 1)
@@ -182,7 +170,7 @@ def test_enumerate_refuses_large_networks():
 
 
 def test_sample_paths_uniform(global_seed):
-    layers = _network([4, 5, 3, 2], 1.5, 7)
+    layers = random_network([4, 5, 3, 2], 1.5, 7)
     paths, _ = P.enumerate_paths(layers)
     index = {tuple(r): i for i, r in enumerate(paths.tolist())}
     sample = P.sample_paths(layers, 20000, np.random.default_rng(global_seed))
@@ -205,14 +193,14 @@ def test_sample_paths_same_on_both_backends(global_seed):
 
     if not compiled_available():
         pytest.skip("compiled extension not built")
-    layers = _network([30, 40, 40, 5], 5.0, global_seed)
+    layers = random_network([30, 40, 40, 5], 5.0, global_seed)
     a, b = (P.sample_paths(layers, 5000, np.random.default_rng(global_seed),
                            kernels=get_kernels(name)) for name in ("numpy", "cython"))
     assert np.array_equal(a, b)
 
 
 def test_bad_inputs():
-    layers = _network([3, 4, 2], 2.0, 0)
+    layers = random_network([3, 4, 2], 2.0, 0)
     with pytest.raises(ValueError, match="non-empty list"):
         P.node_importance([])
     with pytest.raises(ValueError, match="non-empty list"):
