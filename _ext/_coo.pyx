@@ -245,21 +245,12 @@ def sgd_update(floating[::1] values, floating[::1] velocity, const floating[::1]
                int threads=1):
     """One fused pass of SGD with momentum and weight decay over a layer's links (in place)."""
     cdef Py_ssize_t k, n = values.shape[0]
-    cdef floating lr = learning_rate, mu = momentum, lam = weight_decay, g, w
+    cdef floating lr = learning_rate, mu = momentum, lam = weight_decay
     if velocity.shape[0] != n or grad.shape[0] != n:
         raise ValueError("sgd_update: inconsistent shapes")
     with nogil:
-        if coupled:
-            for k in range(n):
-                w = values[k]
-                g = grad[k] + lam * w
-                velocity[k] = mu * velocity[k] - lr * g
-                values[k] = w + velocity[k]
-        else:
-            for k in range(n):
-                w = values[k]
-                velocity[k] = mu * velocity[k] - lr * grad[k]
-                values[k] = w + (velocity[k] - lam * w)
+        for k in range(n):
+            _sgd(&values[k], &velocity[k], grad[k], lr, mu, lam, coupled)
 
 
 cdef void _backward_update_range(const floating* X, const floating* D, const int64_t* rows,

@@ -391,11 +391,16 @@ class SparseMLP:
             if l > 0:
                 prev = np.empty_like(acts[l])
                 kernels.coo_backward(delta, W.rows, W.cols, W.values, prev, self.threads)
-                prev *= acts[l] > 0          # ReLU'; dropped units are 0 in acts
-                if masks[l - 1] is not None:
-                    prev *= masks[l - 1]
-                delta = prev
+                delta = self._through_activation(prev, acts[l], masks[l - 1])
         return grads
+
+    @staticmethod
+    def _through_activation(D, A, mask):
+        """Delta ``D = W δ`` of a hidden layer through ReLU' and its dropout mask (in place)."""
+        D *= A > 0                           # ReLU'; dropped units are 0 in A
+        if mask is not None:
+            D *= mask
+        return D
 
     def _backward_update(self, acts, masks, delta, kernels, eta):
         """Backpropagation fused with the SGD step: the same result as :meth:`_backward`
@@ -414,10 +419,7 @@ class SparseMLP:
             vb -= eta * gb
             self.biases_[l] += vb
             if l > 0:
-                prev *= acts[l] > 0          # ReLU'; dropped units are 0 in acts
-                if masks[l - 1] is not None:
-                    prev *= masks[l - 1]
-                delta = prev
+                delta = self._through_activation(prev, acts[l], masks[l - 1])
 
     def _one_hot(self, y_idx, dtype):
         Y = np.zeros((len(self.classes_), y_idx.size), dtype=dtype)
@@ -716,14 +718,11 @@ class SparseMLP:
             step = sensitivity_step(layers, self._mean_grads[:n_sparse], self._rng,
                                     zeta=method.zeta(self), form=opts["form"], init=inits)
             info = dict(step.info)
-        removed, regrown, overlap = [], [], []
         for l, (layer, source) in enumerate(zip(step.layers, step.sources)):
             self._replace_layer(l, layer, source)
-            r, g = step.removed[l], step.regrown[l]
-            removed.append(int(r.size))
-            regrown.append(int(g.size))
-            overlap.append(float(np.intersect1d(r, g).size / g.size) if g.size else None)
-        fields = self._pad({"removed": removed, "regrown": regrown, "overlap": overlap})
+        fields = self._pad({"removed": [int(r.size) for r in step.removed],
+                            "regrown": [int(g.size) for g in step.regrown],
+                            "overlap": step.overlap()})
         fields.update({k: v for k, v in info.items() if k not in fields})
         return fields
 
