@@ -21,6 +21,17 @@ Deviations
   updates, before the topology update.
 - ``loss_and_gradients`` returns the data loss (no weight-decay term) without dropout.
 - ``predict_proba`` with ``loss="mse"`` returns the sigmoid outputs normalised to sum 1.
+- Methods (:mod:`refset.methods`): Path-Weight's layer norms :math:`s_l` are the mean
+  per-sample norms of each layer's input over at most ``probe_size`` (1024) training samples
+  drawn with the run's generator, without dropout; Sensitivity uses the mean of the epoch's
+  mini-batch gradients accumulated during training (no extra pass).  Path-Weight refuses
+  ``dense_output=True`` (its paths run through every layer); CSTI needs the dense output layer
+  and hidden widths M or 2M.
+- ``update_interval``: the topology evolves after epochs whose number is a multiple of it,
+  never after the last.  ANP is active hidden neurons / initial hidden neurons; ``aae`` is
+  recorded as the running value up to each epoch.
+- A non-finite training loss stops ``fit`` with ``FloatingPointError`` (finished epochs and the
+  last checkpoint are kept) instead of training on NaN.
 
 Notes
 -----
