@@ -24,12 +24,13 @@ from ._backend import get_backend, get_kernels, set_backend  # noqa: E402
 from .algorithms import set_step  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .datasets import Dataset, DatasetNotFoundError, load_dataset, make_synthetic  # noqa: E402
+from .draws import Draws  # noqa: E402
 from .erdos_renyi import erdos_renyi_layer  # noqa: E402
 from .mlp import SparseMLP  # noqa: E402
 from .sparse import CooMatrix, check_coo  # noqa: E402
 
 __all__ = [
-    "CheckpointError", "CooMatrix", "Dataset", "DatasetNotFoundError", "SparseMLP",
+    "CheckpointError", "CooMatrix", "Dataset", "DatasetNotFoundError", "Draws", "SparseMLP",
     "check_coo", "erdos_renyi_layer", "get_backend", "get_kernels", "load_dataset",
     "make_synthetic", "set_backend", "set_step", "show_config", "__version__",
 ]

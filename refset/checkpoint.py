@@ -19,6 +19,7 @@ import numpy as np
 
 from ._io import atomic_write
 from ._rng import generator_from_state, generator_state
+from .draws import Draws
 from .sparse import CooMatrix
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint"]
@@ -34,6 +35,13 @@ class CheckpointError(ValueError):
 
 def _digest(a):
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _generator(model):
+    if model._rng.generator is None:
+        raise ValueError("a model driven by replayed draws (refset.draws.Draws.replay) cannot "
+                         "be checkpointed: its randomness is not a generator state")
+    return model._rng.generator
 
 
 def save_checkpoint(model, path):
@@ -60,7 +68,7 @@ def save_checkpoint(model, path):
         "params": params, "n_layers": len(model.layers_),
         "shapes": [list(W.shape) for W in model.layers_],
         "n_features_in": int(model.n_features_in_), "epoch": int(model.epoch_),
-        "history": model.history_, "rng_state": generator_state(model._rng),
+        "history": model.history_, "rng_state": generator_state(_generator(model)),
         "method_state": model.method_state_,
         "mean_gradients": model._mean_grads is not None,
         "digests": {k: _digest(a) for k, a in arrays.items()},
@@ -117,7 +125,7 @@ def load_checkpoint(path, cls=None):
         model.n_features_in_ = int(meta["n_features_in"])
         model.epoch_ = int(meta["epoch"])
         model.history_ = list(meta["history"])
-        model._rng = generator_from_state(meta["rng_state"])
+        model._rng = Draws(generator_from_state(meta["rng_state"]))
         model.method_state_ = dict(meta["method_state"])
         model._mean_grads = None
         model.layers_, model.biases_, model.velocities_ = [], [], []

@@ -47,6 +47,7 @@ advantage in deep learning. ICLR 2024.
 import numpy as np
 
 from ._validation import check_float, check_int
+from .draws import as_draws
 from .initializers import SWI
 from .sparse import DTYPES, CooMatrix
 from .topology import repair_isolation
@@ -342,8 +343,7 @@ def csti_layers(X, widths, *, sparsity=0.99, rng, init=None, dtype=np.float64, c
     """
     X = _check_X(X)
     shapes, _ = _check_widths(widths, X.shape[1])
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    rng = as_draws(rng)
     if np.dtype(dtype) not in DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     inits = list(init) if isinstance(init, (list, tuple)) else [init] * len(shapes)

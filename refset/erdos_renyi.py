@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from ._validation import check_choice, check_float
+from .draws import as_draws
 from .initializers import Normal
 from .sparse import CooMatrix
 from .topology import repair_isolation
@@ -66,7 +67,9 @@ def erdos_renyi_layer(n_in, n_out, epsilon, rng, *, mode="exact", init=None, dty
         Widths of the layer's input and output.
     epsilon : float
         Sparsity parameter ε > 0 (larger is denser).
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or refset.draws.Draws
+        Draws: (``binomial`` for ``mode="bernoulli"``), ``subset(n_in n_out, M)``, the
+        isolation repair, then the ``M`` weights in increasing (row, col) order.
     mode : {"exact", "bernoulli"}
     init : callable or None
         Weight initialiser ``init(rng, size, fan_in, fan_out, dtype)``; None gives
@@ -87,6 +90,7 @@ def erdos_renyi_layer(n_in, n_out, epsilon, rng, *, mode="exact", init=None, dty
     epsilon = check_float("epsilon", epsilon, 0, None, low_open=True)
     check_choice("mode", mode, ("exact", "bernoulli"))
     n_total = n_in * n_out
+    rng = as_draws(rng)
     if mode == "exact":
         m = erdos_renyi_count(n_in, n_out, epsilon)
     else:
@@ -102,7 +106,7 @@ def erdos_renyi_layer(n_in, n_out, epsilon, rng, *, mode="exact", init=None, dty
                       f"({n_total} links)", stacklevel=2)
         linear = np.arange(n_total, dtype=np.int64)
     else:
-        linear = np.sort(rng.choice(n_total, size=m, replace=False).astype(np.int64))
+        linear = rng.subset(n_total, m)
         linear = repair_isolation(linear, (n_in, n_out), rng)
     init = Normal() if init is None else init
     values = init(rng, linear.size, n_in, n_out, dtype)

@@ -1,7 +1,8 @@
 """Weight initialisers for the links of a sparse layer (ALGORITHMS §1).
 
 An initialiser is a callable ``init(rng, size, fan_in, fan_out, dtype) -> ndarray`` that
-draws ``size`` weights; ``fan_in`` and ``fan_out`` are the layer's widths ``n_in`` and
+draws ``size`` weights (``rng`` a Generator or a :class:`refset.draws.Draws`; the built-in
+ones draw ``standard_normal`` or ``uniform`` of that stream, one uniform per weight); ``fan_in`` and ``fan_out`` are the layer's widths ``n_in`` and
 ``n_out``.  New links created by a topology update use the layer's initialiser.  Biases start
 at 0.
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .draws import as_draws
+
 __all__ = ["Normal", "HeUniform", "XavierUniform", "SWI", "get_initializer", "INITIALIZERS"]
 
 
@@ -28,7 +31,7 @@ class Normal:
     std: float = 0.1
 
     def __call__(self, rng, size, fan_in, fan_out, dtype):
-        return (self.std * rng.standard_normal(size)).astype(dtype, copy=False)
+        return (self.std * as_draws(rng).standard_normal(size)).astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class HeUniform:
 
     def __call__(self, rng, size, fan_in, fan_out, dtype):
         limit = np.sqrt(6.0 / fan_in)
-        return rng.uniform(-limit, limit, size).astype(dtype, copy=False)
+        return as_draws(rng).uniform(-limit, limit, size).astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class XavierUniform:
 
     def __call__(self, rng, size, fan_in, fan_out, dtype):
         limit = np.sqrt(6.0 / (fan_in + fan_out))
-        return rng.uniform(-limit, limit, size).astype(dtype, copy=False)
+        return as_draws(rng).uniform(-limit, limit, size).astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class SWI:
         return self.gain / math.sqrt((1.0 - self.sparsity) * fan_in)
 
     def __call__(self, rng, size, fan_in, fan_out, dtype):
-        return (self.std(fan_in) * rng.standard_normal(size)).astype(dtype, copy=False)
+        return (self.std(fan_in) * as_draws(rng).standard_normal(size)).astype(dtype, copy=False)
 
 
 INITIALIZERS = {"normal": Normal, "he_uniform": HeUniform, "xavier_uniform": XavierUniform,

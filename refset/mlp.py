@@ -46,7 +46,7 @@ import numpy as np
 
 from . import _backend
 from ._progress import ProgressBar
-from ._rng import as_generator
+from .draws import draws_from_seed
 from ._validation import check_choice, check_finite_2d, check_float, check_int, check_labels
 from .algorithms.sparse_evolutionary import set_step
 from .erdos_renyi import erdos_renyi_count, erdos_renyi_layer
@@ -117,8 +117,10 @@ class SparseMLP:
         Compute threads of the compiled kernels.
     backend : {None, "cython", "numpy"}, default None
         Kernel backend; None uses the active one (:func:`refset.get_backend`).
-    seed : None, int or numpy.random.Generator
-        Source of all randomness (initialisation, shuffling, dropout, topology updates).
+    seed : None, int, numpy.random.Generator or refset.draws.Draws
+        Source of all randomness (initialisation, shuffling, dropout, topology updates),
+        drawn through a :class:`refset.draws.Draws` stream; a ``Draws.replay`` of recorded
+        uniforms replays a run whatever generator recorded it (not checkpointable).
     verbose : int, default 0
         1 prints one line per epoch, 2 also a progress bar inside long epochs.
     train_metrics : {"running", "full"}, default "running"
@@ -554,7 +556,7 @@ class SparseMLP:
             self.classes_ = np.unique(y)
             if self.classes_.size < 2:
                 raise ValueError("y must contain at least two classes")
-            self._initialize(X.shape[1], self.classes_.size, as_generator(self.seed), X)
+            self._initialize(X.shape[1], self.classes_.size, draws_from_seed(self.seed), X)
         y_idx = self._encode(y)
         if validation_data is not None:
             if len(validation_data) != 2:

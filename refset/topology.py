@@ -9,6 +9,8 @@ so "no row and no column of any layer is empty" is exactly "no isolated neuron".
 """
 import numpy as np
 
+from .draws import as_draws
+
 __all__ = ["isolated", "sample_free", "min_links_without_isolation", "repair_isolation"]
 
 
@@ -49,12 +51,13 @@ def sample_free(occupied, n_total, k, rng):
         Number of cells, ``n_in * n_out``.
     k : int
         How many positions to draw, at most the number of free cells.
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or refset.draws.Draws
+        Draws: ``subset(F, k)`` (:mod:`refset.draws`).
 
     Returns
     -------
     ndarray of int64, shape (k,)
-        Distinct free linear indices, in draw order (not sorted).
+        Distinct free linear indices, sorted.
 
     Examples
     --------
@@ -67,7 +70,7 @@ def sample_free(occupied, n_total, k, rng):
         raise ValueError(f"cannot place {k} links: only {n_free} free positions")
     if k == 0:
         return np.empty(0, dtype=np.int64)
-    ranks = rng.choice(n_free, size=k, replace=False).astype(np.int64)
+    ranks = as_draws(rng).subset(n_free, k)
     before = occupied - np.arange(occupied.size, dtype=np.int64)
     return ranks + np.searchsorted(before, ranks, side="right")
 
@@ -85,7 +88,8 @@ def repair_isolation(linear, shape, rng):
     ----------
     linear : ndarray of int64, sorted, unique
     shape : (n_in, n_out)
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or refset.draws.Draws
+        Draws: one ``integers(len(movable))`` per empty row, then per empty column.
 
     Returns
     -------
@@ -97,6 +101,7 @@ def repair_isolation(linear, shape, rng):
         If there are fewer than ``max(n_in, n_out)`` links (no repair is possible).
     """
     n_in, n_out = shape
+    rng = as_draws(rng)
     if linear.size < min_links_without_isolation(shape):
         raise ValueError(f"{linear.size} links cannot cover a {n_in} x {n_out} layer "
                          f"without isolated neurons (at least {max(n_in, n_out)} needed)")

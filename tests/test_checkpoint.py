@@ -31,7 +31,7 @@ def test_round_trip(tmp_path):
         assert np.array_equal(W.linear(), V.linear()) and np.array_equal(W.values, V.values)
         assert V.values.dtype == np.float32
     assert np.array_equal(back.predict_proba(X), model.predict_proba(X))
-    assert back._rng.bit_generator.state == model._rng.bit_generator.state
+    assert back._rng.generator.bit_generator.state == model._rng.generator.bit_generator.state
 
 
 class _Stop(Exception):

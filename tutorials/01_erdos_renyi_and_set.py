@@ -331,7 +331,7 @@ plt.show()
 # with ζ = 0.3.
 
 # %%
-rng_tiny = np.random.default_rng(3)
+rng_tiny = np.random.default_rng(22)
 W_tiny = refset.erdos_renyi_layer(8, 6, 1.5, rng_tiny)
 step = refset.set_step(W_tiny, ZETA, rng_tiny)
 W_new = step.layer

@@ -37,6 +37,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..draws import as_draws
 from ..initializers import Normal
 from ..sparse import CooMatrix
 
@@ -221,6 +222,7 @@ def _to_linear(blocked, shape, src, ranks):
 
 def _source_counts(weights, caps, k, rng):
     """How many new links each source gets: i.i.d. draws ∝ weights, excess redrawn."""
+    rng = as_draws(rng)
     n = weights.size
     counts = np.zeros(n, dtype=np.int64)
     need = int(k)
@@ -233,7 +235,7 @@ def _source_counts(weights, caps, k, rng):
         if not total > 0:
             w = room.astype(np.float64)
             total = w.sum()
-        draws = rng.choice(n, size=need, p=w / total)
+        draws = rng.choice(n, size=need, p=w)
         counts += np.bincount(draws, minlength=n)
         excess = np.maximum(counts - caps, 0)
         counts -= excess
@@ -244,22 +246,19 @@ def _source_counts(weights, caps, k, rng):
 def uniform_subsets(sizes, counts, rng):
     """For each ``i``, a uniform random subset of ``counts[i]`` distinct ranks in ``[0, sizes[i])``.
 
-    Vectorised over all ``i`` by recursive halving: the number of chosen ranks in the lower
-    half of an interval is hypergeometric, and given it the two halves are independent
-    uniform subsets.  Exact, no rejection.  Each round (at most ``ceil(log2(max size))``)
-    takes whole intervals whose count equals their size, draws the rank of every interval
-    with count 1 (one ``rng.integers`` call), then splits the others (one
-    ``rng.hypergeometric`` call); O(sum(counts) log(max size)) work.
+    The ``subsets`` transform of :mod:`refset.draws` (rounds of draws that skip values a group
+    already has; a group needing more than half of its range draws what it leaves out).
 
     Parameters
     ----------
     sizes, counts : ndarray of int64, ``0 <= counts <= sizes``
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or refset.draws.Draws
 
     Returns
     -------
     owner, ranks : ndarray of int64
-        ``ranks[j]`` belongs to subset ``owner[j]``; ``sum(counts)`` entries, unordered.
+        ``ranks[j]`` belongs to subset ``owner[j]``; ``sum(counts)`` entries, sorted by
+        (owner, rank).
 
     Examples
     --------
@@ -273,40 +272,7 @@ def uniform_subsets(sizes, counts, rng):
     counts = np.asarray(counts, dtype=np.int64)
     if np.any(counts < 0) or np.any(counts > sizes):
         raise ValueError("counts must be in [0, sizes]")
-    live = counts > 0
-    owner = np.flatnonzero(live)
-    lo, size, m = np.zeros(owner.size, dtype=np.int64), sizes[live], counts[live]
-    out_owner, out_rank = [], []
-    while owner.size:
-        full = m == size                       # take the whole interval
-        if full.any():
-            s_full = size[full]
-            start = np.repeat(np.cumsum(s_full) - s_full, s_full)
-            out_owner.append(np.repeat(owner[full], s_full))
-            out_rank.append(np.repeat(lo[full], s_full) + np.arange(start.size) - start)
-            part = ~full
-            owner, lo, size, m = owner[part], lo[part], size[part], m[part]
-            if not owner.size:
-                break
-        single = m == 1                        # one rank: uniform in the interval
-        if single.any():
-            out_owner.append(owner[single])
-            out_rank.append(lo[single] + rng.integers(0, size[single]))
-            part = ~single
-            owner, lo, size, m = owner[part], lo[part], size[part], m[part]
-            if not owner.size:
-                break
-        left = size // 2                       # size >= 3 here (1 < m < size)
-        m_left = rng.hypergeometric(left, size - left, m).astype(np.int64)
-        owner = np.concatenate([owner, owner])
-        lo = np.concatenate([lo, lo + left])
-        size = np.concatenate([left, size - left])
-        m = np.concatenate([m_left, m - m_left])
-        nonzero = m > 0
-        owner, lo, size, m = owner[nonzero], lo[nonzero], size[nonzero], m[nonzero]
-    if not out_owner:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate(out_owner), np.concatenate(out_rank)
+    return as_draws(rng).subsets(sizes, counts)
 
 
 def regrow_conserved(layer, keep_mask, k, weights, rng):
@@ -322,10 +288,10 @@ def regrow_conserved(layer, keep_mask, k, weights, rng):
         Links to regrow.
     weights : ndarray of shape (n_in,), float64, non-negative
         Source weights (node importance).
-    rng : numpy.random.Generator
-        Draw order: the source draws (``rng.choice`` with probabilities, repeated while
-        excess draws are redrawn), then the targets of all sources at once
-        (:func:`uniform_subsets`).
+    rng : numpy.random.Generator or refset.draws.Draws
+        Draw order: the source draws (``choice`` with ``p = weights`` over the sources with
+        room, repeated for the excess draws), then the targets of all sources at once
+        (``subsets`` of their free targets, sources in increasing order; :mod:`refset.draws`).
 
     Returns
     -------
@@ -344,6 +310,7 @@ def regrow_conserved(layer, keep_mask, k, weights, rng):
     (array([2]), False)
     """
     n_in, n_out = layer.shape
+    rng = as_draws(rng)
     k = int(k)
     if k == 0:
         return np.empty(0, dtype=np.int64), False
@@ -368,9 +335,9 @@ def regrow_paper(layer, keep_mask, weights, delta, rng):
     layer, keep_mask, weights :
         As in :func:`regrow_conserved`.
     delta : float >= 0
-    rng : numpy.random.Generator
-        Draw order: ``rng.random(n_in)`` (one Bernoulli draw per source), then one
-        ``rng.integers`` per growing source (its target among the free ones), vectorised.
+    rng : numpy.random.Generator or refset.draws.Draws
+        Draw order: ``random(n_in)`` (one Bernoulli draw per source), then one ``integers``
+        per growing source, in increasing order (its target among its free ones).
 
     Returns
     -------
@@ -388,6 +355,7 @@ def regrow_paper(layer, keep_mask, weights, delta, rng):
     array([2])
     """
     n_in, n_out = layer.shape
+    rng = as_draws(rng)
     weights = np.asarray(weights, dtype=np.float64)
     blocked, caps = _blocked(layer, keep_mask, allow_removed=False)
     top = weights.max() if weights.size else 0.0
@@ -442,6 +410,7 @@ def apply_topology(layers, keep_masks, regrown, rng, init):
     ([0, 2, 3], [0, -1, 2], [1])
     """
     inits = per_layer_inits(init, len(layers))
+    rng = as_draws(rng)
     new_layers, sources, removed = [], [], []
     for W, keep, new, init in zip(layers, keep_masks, regrown, inits):
         old = W.linear()

@@ -60,6 +60,7 @@ import numpy as np
 
 from .._backend import get_kernels
 from .._validation import check_choice, check_float
+from ..draws import as_draws
 from ..initializers import SWI
 from ..sparse import CooMatrix
 from ..topology import sample_free
@@ -223,7 +224,7 @@ def _guard(rows, cols, shape, active_rows, rng):
     empty = np.flatnonzero(in_deg == 0).astype(np.int64)
     if empty.size == 0:
         return empty
-    pick = active_rows[rng.integers(active_rows.size, size=empty.size)]
+    pick = active_rows[as_draws(rng).integers(active_rows.size, size=empty.size)]
     return pick * np.int64(shape[1]) + empty
 
 
@@ -310,8 +311,7 @@ def esml_step(layers, rng, *, zeta=0.3, prune="sign", shortfall="random", new_we
     True
     """
     _check_layers(layers)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    rng = as_draws(rng)
     zeta = check_float("zeta", zeta, 0.0, 1.0)
     check_choice("prune", prune, ("sign", "magnitude"))
     check_choice("shortfall", shortfall, ("random", "drop"))

@@ -58,6 +58,7 @@ import numpy as np
 
 from .._backend import get_kernels
 from .._validation import check_choice, check_float, check_int
+from ..draws import as_draws
 from ._importance_regrowth import (EvolutionStepResult, apply_topology, fraction_count,
                                    guarded_smallest, per_layer_inits, regrow_conserved,
                                    regrow_paper)
@@ -174,6 +175,7 @@ def path_weight_step(layers, scales, rng, *, lam, zeta, delta=1.0, candidates="a
     n_path_samples = check_int("n_path_samples", n_path_samples, 1)
     init = per_layer_inits(init, len(layers))
     kernels = get_kernels() if kernels is None else kernels
+    rng = as_draws(rng)
 
     factor = float(np.prod(1.0 / s))          # scales enter reported values only
     a = [np.abs(W.values.astype(np.float64)) for W in layers]

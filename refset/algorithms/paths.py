@@ -44,6 +44,7 @@ import numpy as np
 
 from .._backend import get_kernels
 from .._validation import check_int
+from ..draws import as_draws
 from ..sparse import CooMatrix
 
 __all__ = [
@@ -309,7 +310,7 @@ def sample_paths(layers, n, rng, *, kernels=None):
     n : int
         Number of paths (with replacement).
     rng : numpy.random.Generator
-        Draw order: ``rng.random(n)`` once per layer, layer 0 first.
+        Draw order: ``random(n)`` once per layer, layer 0 first (:mod:`refset.draws`).
     kernels : namespace or None
         Kernel backend for the inverse-CDF lookups (``segment_search``; None: the active one).
 
@@ -333,6 +334,7 @@ def sample_paths(layers, n, rng, *, kernels=None):
     counts = _float_counts(layers, "backward", normalise=True)
     if counts[0].sum() == 0:
         raise ValueError("the network has no input-to-output path to sample")
+    rng = as_draws(rng)
     paths = np.empty((n, len(layers)), dtype=np.int64)
     end = None
     for l, W in enumerate(layers):

@@ -40,6 +40,7 @@ arXiv:2103.07674.
 import numpy as np
 
 from .._validation import check_choice, check_float
+from ..draws import as_draws
 from ._importance_regrowth import (EvolutionStepResult, apply_topology, fraction_count,
                                    guarded_smallest, per_layer_inits, regrow_conserved)
 from .paths import _check_network
@@ -142,6 +143,7 @@ def sensitivity_step(layers, mean_gradients, rng, *, zeta, form="quotient", init
     zeta = check_float("zeta", zeta, 0.0, 1.0)
     check_choice("form", form, ("quotient", "relative"))
     init = per_layer_inits(init, len(layers))
+    rng = as_draws(rng)
     if not isinstance(mean_gradients, (list, tuple)) or len(mean_gradients) != len(layers):
         raise ValueError(f"mean_gradients must be a list of {len(layers)} arrays (one per layer)")
     scores = []

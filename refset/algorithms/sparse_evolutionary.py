@@ -6,10 +6,12 @@ loses a fraction ζ of its links (the negatives and the positives closest to zer
 as many at random empty positions.  Walk-through: tutorials/01_erdos_renyi_and_set.py.
 
 The step is a pure function of ``(layer, zeta, rng)`` (plus keyword options), so another
-implementation can replay it draw for draw.  Draw order: a permutation of the isolated rows,
-a permutation of the isolated columns, one partner per unpaired isolated neuron, the uniform
-ranks of the remaining positions (:func:`refset.topology.sample_free`), then the new weights
-in increasing (row, col) order.
+implementation can replay it draw for draw from recorded uniforms (:mod:`refset.draws`).
+Draw order: ``permutation`` of the isolated rows (increasing order before the shuffle),
+``permutation`` of the isolated columns, one ``integers`` per unpaired isolated neuron (its
+partner among the allowed cells of its line, in increasing order), ``subset`` of the ranks
+of the remaining positions among the free cells (:func:`refset.topology.sample_free`), then
+the new weights in increasing (row, col) order.
 
 Deviations
 ----------
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_choice, check_float
+from ..draws import as_draws
 from ..initializers import Normal
 from ..sparse import CooMatrix
 from ..topology import isolated, sample_free
@@ -126,7 +129,7 @@ def _pick(cells, removed, forbid_removed, rng):
     if forbid_removed:
         allowed = cells[~np.isin(cells, removed)]
         cells = allowed if allowed.size else cells
-    return cells[rng.integers(cells.size)][None]
+    return cells[as_draws(rng).integers(cells.size)][None]
 
 
 def _guard_links(kept, removed, shape, rng, forbid_removed):
@@ -136,6 +139,7 @@ def _guard_links(kept, removed, shape, rng, forbid_removed):
     iso_rows, iso_cols = isolated(rows, cols, shape)
     if iso_rows.size == 0 and iso_cols.size == 0:
         return np.empty(0, dtype=np.int64)
+    rng = as_draws(rng)
     iso_rows = rng.permutation(iso_rows)
     iso_cols = rng.permutation(iso_cols)
     n_pairs = min(iso_rows.size, iso_cols.size)
@@ -157,7 +161,8 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
         The layer before the update (not modified).
     zeta : float in [0, 1]
         Revise fraction; 0 keeps the topology (static sparse training).
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or refset.draws.Draws
+        The source of every random choice; see the module docstring for the draw order.
     prune : {"sign", "magnitude"}, default "sign"
     allow_regrow_removed : bool, default True
         Whether just-removed positions may be drawn again (True in the original code).
@@ -181,6 +186,7 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
     """
     zeta = check_float("zeta", zeta, 0.0, 1.0)
     check_choice("prune", prune, ("sign", "magnitude"))
+    rng = as_draws(rng)
     n_in, n_out = layer.shape
     old = layer.linear()
     drop = select_prune(layer.values, zeta, prune)
