@@ -1,0 +1,230 @@
+"""Running the golden cases against an adapter, and regenerating them."""
+import importlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._format import case_files, compare, pack, read_npz, unpack, write_json, write_npz
+
+__all__ = ["DATA_DIR", "VERSION", "CaseResult", "load_adapter", "list_cases", "load_case",
+           "run_case", "check", "regenerate", "read_expected_failures", "format_table"]
+
+VERSION = "v1"
+DATA_DIR = os.path.join(os.path.dirname(__file__), "data", VERSION)
+FORMAT = 1
+
+
+@dataclass
+class CaseResult:
+    """Outcome of one case: ``status`` is pass, fail, error, n/a (the adapter lacks the
+    function), xfail (failed as expected) or xpass (passed although expected to fail)."""
+
+    name: str
+    level: int
+    function: str
+    status: str
+    max_error: float = 0.0
+    problems: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def unexpected(self):
+        return self.status in ("fail", "error", "xpass")
+
+
+def load_adapter(spec):
+    """An adapter from a module name (``package.module``), a ``.py`` path, or a module object."""
+    if not isinstance(spec, str):
+        return spec
+    if spec.endswith(".py") or os.sep in spec:
+        if not os.path.exists(spec):
+            raise ValueError(f"--adapter: {spec} does not exist")
+        name = os.path.splitext(os.path.basename(spec))[0]
+        loader = importlib.machinery.SourceFileLoader(f"refset_oracle_adapter_{name}", spec)
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+        loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        if exc.name and spec.startswith(exc.name):
+            raise ValueError(f"--adapter: no module named {spec!r} (give an importable module "
+                             "name or a path to a .py file)") from None
+        raise
+
+
+def list_cases(data_dir=None, level=None, pattern=None):
+    """Names of the stored cases (sorted), optionally of one level or containing ``pattern``."""
+    data_dir = data_dir or DATA_DIR
+    names = sorted(d for d in os.listdir(data_dir)
+                   if os.path.exists(os.path.join(data_dir, d, "case.json")))
+    out = []
+    for name in names:
+        if pattern and pattern not in name:
+            continue
+        if level is not None and not name.startswith(f"L{level}-"):
+            continue
+        out.append(name)
+    return out
+
+
+def load_case(name, data_dir=None):
+    """``(doc, inputs, expected)`` of a stored case."""
+    directory = os.path.join(data_dir or DATA_DIR, name)
+    doc_path, in_path, exp_path = case_files(directory)
+    try:
+        with open(doc_path, encoding="utf-8") as f:
+            doc = json.load(f)
+        inputs = unpack(doc["inputs"], read_npz(in_path))
+        expected = unpack(doc["expected"], read_npz(exp_path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"oracle case {name!r} in {directory} is unreadable: {exc}") from None
+    return doc, inputs, expected
+
+
+def run_case(adapter, name, data_dir=None, expected_failures=()):
+    doc, inputs, expected = load_case(name, data_dir)
+    fn = getattr(adapter, doc["function"], None)
+    result = CaseResult(name, doc["level"], doc["function"], "n/a")
+    if fn is None:
+        return result
+    t0 = time.perf_counter()
+    try:
+        got = fn(**inputs)
+        problems, err = compare(got, expected, doc["tolerance"])
+        result.status = "fail" if problems else "pass"
+        result.problems, result.max_error = problems, err
+    except Exception as exc:  # noqa: BLE001 - an adapter's crash is a result, not a harness error
+        result.status = "error"
+        result.problems = [f"{type(exc).__name__}: {exc}",
+                           traceback.format_exc(limit=-3).strip().splitlines()[-1]]
+    result.seconds = time.perf_counter() - t0
+    if name in expected_failures:
+        result.status = {"fail": "xfail", "error": "xfail", "pass": "xpass"}.get(result.status,
+                                                                                 result.status)
+    return result
+
+
+def read_expected_failures(path):
+    """Case names listed in a text file (one per line; ``#`` starts a comment)."""
+    if path is None:
+        return set()
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise ValueError(f"--expected-failures: cannot read {path} ({exc.strerror})") from None
+    names = {line.split("#", 1)[0].strip() for line in lines} - {""}
+    unknown = names - set(list_cases())
+    if unknown:
+        raise ValueError(f"--expected-failures: unknown cases {sorted(unknown)} in {path}")
+    return names
+
+
+def check(adapter, *, level=None, pattern=None, expected_failures=(), data_dir=None):
+    """Run every applicable stored case against ``adapter``; a list of :class:`CaseResult`."""
+    adapter = load_adapter(adapter)
+    return [run_case(adapter, name, data_dir, expected_failures)
+            for name in list_cases(data_dir, level, pattern)]
+
+
+def format_table(results, adapter_name=""):
+    lines = [f"{'case':38} {'function':18} {'result':7} {'max rel. error':>14}  note"]
+    for r in results:
+        err = f"{r.max_error:14.2e}" if r.status in ("pass", "fail", "xpass", "xfail") else " " * 14
+        note = r.problems[0] if r.problems else ""
+        lines.append(f"{r.name:38} {r.function:18} {r.status:7} {err}  {note[:90]}")
+    counts = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    lines.append(f"{adapter_name}: {summary}")
+    return "\n".join(lines)
+
+
+def _reference():
+    from .adapters.reference import make
+
+    return make("numpy")
+
+
+def regenerate(out_dir=None, *, names=None, check_only=False, data_dir=None, progress=None):
+    """Build the cases from the current code.
+
+    With ``check_only`` nothing is written: returns the names whose stored files differ from
+    what the code produces now (an empty list proves the stored cases are current).
+    Otherwise writes every case to ``out_dir`` (default: the package's data directory),
+    each case directory replaced atomically, and returns the names written.
+    """
+    from .cases import CASES, build
+
+    data_dir = data_dir or DATA_DIR
+    out_dir = out_dir or data_dir
+    reference = _reference()
+    names = list(CASES) if names is None else list(names)
+    differ = []
+    for name in names:
+        doc, inputs, expected = build(name, reference)
+        in_arrays, exp_arrays = {}, {}
+        doc["inputs"] = pack(inputs, in_arrays)
+        doc["expected"] = pack(expected, exp_arrays)
+        doc = {"format": FORMAT, "version": VERSION, **doc}
+        if check_only:
+            if not _same_as_stored(name, doc, in_arrays, exp_arrays, data_dir):
+                differ.append(name)
+        else:
+            _write_case(os.path.join(out_dir, name), doc, in_arrays, exp_arrays)
+        if progress:
+            progress(name)
+    if check_only:
+        stored = set(list_cases(data_dir)) if os.path.isdir(data_dir) else set()
+        differ += sorted(stored - set(CASES)) if names == list(CASES) else []
+        return differ
+    return names
+
+
+def _same_as_stored(name, doc, in_arrays, exp_arrays, data_dir):
+    doc_path, in_path, exp_path = case_files(os.path.join(data_dir, name))
+    try:
+        with open(doc_path, encoding="utf-8") as f:
+            stored = json.load(f)
+        stored_in, stored_exp = read_npz(in_path), read_npz(exp_path)
+    except (OSError, ValueError):
+        return False
+    if json.loads(json.dumps(doc)) != stored:
+        return False
+    for mine, theirs in ((in_arrays, stored_in), (exp_arrays, stored_exp)):
+        if mine.keys() != theirs.keys():
+            return False
+        for k in mine:
+            a, b = np.asarray(mine[k]), theirs[k]
+            if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                return False
+    return True
+
+
+def _write_case(directory, doc, in_arrays, exp_arrays):
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    try:
+        write_json(os.path.join(tmp, "case.json"), doc)
+        write_npz(os.path.join(tmp, "inputs.npz"), in_arrays)
+        write_npz(os.path.join(tmp, "expected.npz"), exp_arrays)
+        if os.path.exists(directory):
+            old = directory + ".old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
