@@ -120,7 +120,12 @@ class SparseMLP:
     seed : None, int, numpy.random.Generator or refset.draws.Draws
         Source of all randomness (initialisation, shuffling, dropout, topology updates),
         drawn through a :class:`refset.draws.Draws` stream; a ``Draws.replay`` of recorded
-        uniforms replays a run whatever generator recorded it (not checkpointable).
+        uniforms replays a run whatever generator recorded it (not checkpointable).  Draw
+        order: the initialisation (each layer's topology, then its weights, layer by layer;
+        CSTI topologies draw only weights), then per epoch ``permutation(n)`` (batch order),
+        per batch and hidden layer the dropout uniforms ``random((n_units, batch))`` in
+        unit-major order (kept where ``u < 1 - dropout``), and after the epoch the method's
+        topology update (Path-Weight first draws its probe samples, ``subset(n, probe_size)``).
     verbose : int, default 0
         1 prints one line per epoch, 2 also a progress bar inside long epochs.
     train_metrics : {"running", "full"}, default "running"

@@ -251,9 +251,13 @@ def _set_case(prune, allow, shape=(16, 12), eps=2.0, zeta=0.3):
         L = _layer(*shape, eps, rng)
         u = _record(lambda d: sparse_evolutionary.set_step(
             L.to_coo(), zeta, d, prune=prune, allow_regrow_removed=allow), seed + 1)
+        pins = dict(PIN_SET)
+        if prune == "magnitude":
+            pins["removal"] = ("the floor(zeta * nnz) smallest |w| (both signs together); floor "
+                               "of the double product; ties by (|w|, row, col)")
         return {"description": f"one SET step, prune {prune!r}, "
                                f"allow_regrow_removed={allow}, zeta {zeta}",
-                "spec": "ALGORITHMS §2", "pins": dict(PIN_SET),
+                "spec": "ALGORITHMS §2", "pins": pins,
                 "inputs": {"layer": L, "zeta": zeta, "uniforms": u, "prune": prune,
                            "allow_regrow_removed": allow}, "tolerance": F64}
     return build
@@ -340,13 +344,14 @@ def _sens_case(form):
     return build
 
 
-def _esml_case(new_weights, shortfall, eps=1.2):
+def _esml_case(new_weights, shortfall, eps=1.2, widths=(10, 12, 12, 12)):
     def build(seed):
         rng = np.random.default_rng(seed)
-        layers = _network((10, 12, 12, 12), eps, rng)
+        layers = _network(widths, eps, rng)
         opts = {"zeta": 0.3, "prune": "sign", "shortfall": shortfall, "new_weights": new_weights}
         u = _record(lambda d: cht.esml_step([L.to_coo() for L in layers], d, **opts), seed + 1)
-        return {"description": f"one ESML step (CHT) on three sparse layers: sign removal, "
+        return {"description": f"one ESML step (CHT) on {len(widths) - 1} sparse layers "
+                               f"{'x'.join(map(str, widths))}, eps {eps}: sign removal, "
                                f"percolation, CH3-L3 regrowth, shortfall {shortfall!r}, new "
                                f"weights {new_weights!r}",
                 "spec": "ALGORITHMS §5.3-5.4",
@@ -383,7 +388,13 @@ def _train_case(method, extra=None, epochs=3):
         return {"description": f"{epochs} epochs of a tiny MLP, method {method!r}, batch 16: "
                                "topology, weights, biases and training loss after every epoch",
                 "spec": "ALGORITHMS §3 and the method's section",
-                "pins": {"batch_order": "permutation(n) each epoch",
+                "pins": {"batch_order": "permutation(n) at the start of each epoch",
+                         "dropout": "per hidden layer, after ReLU: random((n_units, batch)) in "
+                                    "unit-major (C) order, kept where u < 1 - p, scaled by "
+                                    "1 / (1 - p); layers in forward order, batch by batch",
+                         "draw_order": "initialisation (every layer's topology then weights, "
+                                       "layer by layer), then per epoch: permutation, dropout "
+                                       "masks of each batch, then the topology update",
                          "updates": "after every epoch but the last",
                          "optimizer_state": "new links start with zero momentum; kept links "
                                             "keep theirs",
@@ -426,6 +437,8 @@ _add("L1-sensitivity-quotient", 1, "sensitivity_step", _sens_case("quotient"))
 _add("L1-sensitivity-relative", 1, "sensitivity_step", _sens_case("relative"))
 _add("L1-esml-zero", 1, "esml_step", _esml_case("zero", "random"))
 _add("L1-esml-swi-drop", 1, "esml_step", _esml_case("swi", "drop"))
+# denser: the top-k cut falls among many CH3-L3 candidates (the sparse ones regrow nearly all)
+_add("L1-esml-ch3-cut", 1, "esml_step", _esml_case("zero", "random", 3.0, (16, 20, 20)))
 _add("L2-train-set", 2, "train", _train_case("set"))
 _add("L2-train-set-dropout", 2, "train", _train_case("set", {"dropout": 0.2}))
 _add("L2-train-path-weight", 2, "train", _train_case("path-weight"))
