@@ -1,10 +1,13 @@
-"""Command line interface: ``refset train`` and ``refset info``.
+"""Command line interface: ``refset train``, ``sweep``, ``plot``, ``oracle`` and ``info``.
 
 Examples::
 
     refset train                                  # built-in synthetic data, sensible defaults
     refset train --dataset COIL20 --data-dir ../shared/data --epochs 50
     refset train --resume refset-runs/COIL20-seed0   # continue an interrupted run
+    refset sweep experiments/zeta_quick.toml --jobs 2   # a grid of runs (see refset.sweep)
+    refset plot refset-runs/zeta_quick            # figures of a sweep or of one run
+    refset oracle check --adapter my_port         # check an implementation (docs/oracle.md)
     refset info                                   # backend, versions, threads
 """
 import argparse
@@ -118,7 +121,8 @@ def _hidden(text):
 def build_parser():
     parser = _Parser(prog="refset", description="Truly sparse MLPs trained with dynamic "
                      "sparse topologies: SET, Path-Weight, Sensitivity and CHT.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,info}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{train,sweep,plot,oracle,info}",
+                                parser_class=_Parser)
     sub.required = True
 
     t = sub.add_parser("train", help="train a sparse MLP (SET, Path-Weight, Sensitivity, CHT)",
@@ -184,6 +188,43 @@ def build_parser():
                    help="continue the run saved in RUN_DIR (up to --epochs if given)")
     r.add_argument("--quiet", action="store_true", help="no per-epoch output")
 
+    w = sub.add_parser("sweep", help="run a grid of trainings from a TOML config (resumable)",
+                       formatter_class=_HelpFormatter,
+                       description="Train every cell (dataset × grid point × replicate) of a "
+                       "TOML config, in parallel, and write each run, results.csv/json and "
+                       "summary.csv/json to the output directory. Rerunning the same command "
+                       "skips finished runs and retries failed ones. Config format: "
+                       "python -c 'import refset.sweep; help(refset.sweep)'.")
+    w.add_argument("config", help="the sweep config (TOML), e.g. experiments/zeta_quick.toml")
+    w.add_argument("--out", default=None,
+                   help="output directory (default: refset-runs/<experiment.name>)")
+    w.add_argument("--jobs", type=int, default=1,
+                   help="parallel worker processes, one compute thread each (ignored with "
+                   "--dask, which uses every thread of the cluster)")
+    w.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run the cells on this Dask distributed scheduler "
+                   "(pip install 'refset[distributed]')")
+    w.add_argument("--data-dir", default=None,
+                   help="directory with the data files (overrides data.data_dir; default: "
+                   "$REFSET_DATA, else ~/.cache/refset)")
+    w.add_argument("--dry-run", action="store_true",
+                   help="list the cells (run id, seed, state) and exit")
+    w.add_argument("--quiet", action="store_true", help="no per-run lines and no table")
+
+    p = sub.add_parser("plot", help="figures of a sweep (or of one run directory)",
+                       formatter_class=_HelpFormatter,
+                       description="Write the accuracy curves, execution times, degree "
+                       "distributions and link bookkeeping of a sweep output directory (or "
+                       "the last two for a refset train run directory). Needs matplotlib: "
+                       "pip install 'refset[plot]'.")
+    p.add_argument("path", help="a refset sweep output directory or a refset train run directory")
+    p.add_argument("--out", default=None, help="directory for the figures (default: PATH/plots)")
+    p.add_argument("--format", default="png,svg", help="comma-separated file formats")
+    p.add_argument("--quiet", action="store_true", help="do not list the files written")
+
+    from .oracle.cli import add_parser as add_oracle_parser
+
+    add_oracle_parser(sub, _Parser, _HelpFormatter)
     sub.add_parser("info", help="show the active backend, versions and threads")
     return parser
 
@@ -198,9 +239,9 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _train(args):
-    from . import SparseMLP, load_dataset
-    from .history import write_history_csv, write_history_json
-    from ._io import atomic_write
+    from . import SparseMLP
+    from ._run import (load_run_data, make_data_args, run_config, write_run_config,
+                       write_run_history)
 
     if args.resume:
         run_dir = args.resume
@@ -222,8 +263,8 @@ def _train(args):
     else:
         synthetic = {k: v for k, v in (("n_samples", args.n_samples), ("n_features", args.n_features),
                                        ("n_classes", args.n_classes)) if v is not None}
-        data_args = {"name": args.dataset, "data_dir": args.data_dir, "test_size": args.test_size,
-                     "seed": args.seed, "download": args.download, "synthetic": synthetic}
+        data_args = make_data_args(args.dataset, data_dir=args.data_dir, test_size=args.test_size,
+                                   seed=args.seed, download=args.download, synthetic=synthetic)
         run_dir = args.out or os.path.join("refset-runs", f"{args.dataset}-seed{args.seed}")
         if os.path.exists(os.path.join(run_dir, "model.npz")) and not args.force:
             return _fail(f"{run_dir} already holds a trained model; use --resume {run_dir} to "
@@ -241,20 +282,15 @@ def _train(args):
     model.verbose = 0 if args.quiet else (2 if sys.stderr.isatty() else 1)
 
     t0 = time.perf_counter()
-    data = load_dataset(data_args["name"], data_args["data_dir"], test_size=data_args["test_size"],
-                        seed=data_args["seed"], download=data_args.get("download", False),
-                        synthetic=data_args.get("synthetic"))
+    data = load_run_data(data_args)
     if not args.quiet:
         print(f"{data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
     os.makedirs(run_dir, exist_ok=True)
-    config = {"data": data_args, "model": {k: (list(v) if isinstance(v, tuple) else v)
-                                           for k, v in model.get_params().items()}}
-    with atomic_write(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
+    config = run_config(data_args, model)
+    write_run_config(run_dir, config)
 
     def save_history(m, record):
-        write_history_json(m.history_, os.path.join(run_dir, "history.json"), config=config)
-        write_history_csv(m.history_, os.path.join(run_dir, "history.csv"))
+        write_run_history(run_dir, m.history_, config)
 
     t0 = time.perf_counter()
     model.fit(data.X_train, data.y_train, validation_data=(data.X_test, data.y_test),
@@ -267,6 +303,51 @@ def _train(args):
     return 0
 
 
+def _sweep(args):
+    from .sweep import load_config, plan_sweep, run_sweep
+
+    config = load_config(args.config)
+    out = args.out or os.path.join("refset-runs", config["experiment"]["name"])
+    if args.dry_run:
+        config, plan, missing = plan_sweep(args.config, out if os.path.isdir(out) else None,
+                                           data_dir=args.data_dir)
+        width = max(len(cell.run_id) for cell, _ in plan)
+        for cell, state in plan:
+            print(f"{cell.run_id:<{width}}  seed {cell.seed:>10}  {state}")
+        for name, message in missing.items():
+            print(f"{name}: {message}")
+        states = [state for _, state in plan]
+        counts = ", ".join(f"{states.count(s)} {s}" for s in
+                           ("done", "failed", "skipped", "missing", "pending") if states.count(s))
+        print(f"{len(plan)} runs ({counts}) -> {out}")
+        return 0
+    run_sweep(args.config, out, jobs=args.jobs, dask=args.dask, progress=not args.quiet,
+              data_dir=args.data_dir)
+    if not args.quiet:
+        print(f"results in {out}/ (results.csv, summary.csv; refset plot {out})")
+    return 0
+
+
+def _plot(args):
+    from .plots import plot_results
+
+    formats = tuple(f.strip().lower().lstrip(".") for f in args.format.split(",") if f.strip())
+    if not formats:
+        raise ValueError(f"--format must list file formats, e.g. png,svg, got {args.format!r}")
+    paths = plot_results(args.path, args.out, formats=formats, quiet=True)
+    if not args.quiet:
+        for path in paths:
+            print(path)
+        print(f"{len(paths)} files written")
+    return 0
+
+
+def _oracle(args):
+    from .oracle.cli import run
+
+    return run(args)
+
+
 def main(argv=None):
     """Entry point of the ``refset`` console script; returns the exit status."""
     parser = build_parser()
@@ -277,10 +358,15 @@ def main(argv=None):
         show_config()
         return 0
     warnings.showwarning = _one_line_warning
+    command = {"train": _train, "sweep": _sweep, "plot": _plot, "oracle": _oracle}[args.command]
     try:
-        return _train(args)
+        return command(args)
     except KeyboardInterrupt:
-        sys.stderr.write("refset: interrupted; the last completed epoch is saved (use --resume)\n")
+        sys.stderr.write({
+            "train": "refset: interrupted; the last completed epoch is saved (use --resume)\n",
+            "sweep": "refset: interrupted; every finished run is saved: rerun the same command "
+                     "to continue\n",
+            "plot": "refset: interrupted\n", "oracle": "refset: interrupted\n"}[args.command])
         return 130
     except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as exc:
         return _fail(str(exc).splitlines()[0] if isinstance(exc, ImportError) else " ".join(str(exc).split()))

@@ -138,3 +138,23 @@ def test_load_adapter_errors(tmp_path):
     path.write_text("from refset.oracle.adapters.numpy import sparse_forward\n")
     results = oracle.check(str(path), level=0)
     assert {r.status for r in results} == {"pass", "n/a"}
+
+
+def test_cli_check_exit_status(tmp_path, capsys):
+    from refset.cli import main
+
+    assert main(["oracle", "check", "--adapter", "refset.oracle.adapters.numpy", "--level", "0",
+                 "--case", "forward", "--json", str(tmp_path / "r.json")]) == 0
+    assert "4 pass" in capsys.readouterr().out          # f32 / f64 at B = 1 and 5
+    assert len(json.loads((tmp_path / "r.json").read_text())) == 4
+    bad = tmp_path / "bad_port.py"
+    bad.write_text("def set_step(layer, **kwargs):\n    return layer\n")
+    assert main(["oracle", "check", "--adapter", str(bad), "--case", "set-sign"]) == 1
+    out = capsys.readouterr()
+    assert "topology differs" in out.out and "unexpected" in out.err
+    xfail = tmp_path / "xfail.txt"
+    xfail.write_text("L1-set-sign\nL1-set-sign-forbid-removed\n")
+    assert main(["oracle", "check", "--adapter", str(bad), "--case", "set-sign",
+                 "--expected-failures", str(xfail)]) == 0
+    assert main(["oracle", "check", "--case", "no-such-case"]) == 2
+    assert main(["oracle", "regenerate", "--check"]) == 0
