@@ -276,13 +276,7 @@ class Draws:
             value = np.minimum(np.floor(u * sizes[group]).astype(np.int64), sizes[group] - 1)
             # a round keeps every distinct value it drew that the group did not have: it
             # draws no more than the group still needs, so that is the sequential rule
-            ks = np.sort(offset[group] + value)
-            fresh = np.ones(ks.size, dtype=bool)
-            fresh[1:] = ks[1:] != ks[:-1]
-            if chosen.size:
-                at = np.minimum(np.searchsorted(chosen, ks), chosen.size - 1)
-                fresh &= chosen[at] != ks
-            ks = ks[fresh]
+            ks = _fresh(np.sort(offset[group] + value), chosen)
             need -= np.bincount(_owner_of(ks, offset, sizes), minlength=need.size)
             chosen = np.concatenate([chosen, ks])
             if chosen.size > ks.size:                      # later rounds: merge
@@ -310,13 +304,7 @@ class Draws:
         chosen = np.empty(0, dtype=np.int64)
         while need > 0:
             u = self.random(need)
-            ks = np.sort(np.minimum(np.floor(u * n).astype(np.int64), n - 1))
-            fresh = np.ones(ks.size, dtype=bool)
-            fresh[1:] = ks[1:] != ks[:-1]
-            if chosen.size:
-                at = np.minimum(np.searchsorted(chosen, ks), chosen.size - 1)
-                fresh &= chosen[at] != ks
-            ks = ks[fresh]
+            ks = _fresh(np.sort(np.minimum(np.floor(u * n).astype(np.int64), n - 1)), chosen)
             need -= ks.size
             chosen = np.sort(np.concatenate([chosen, ks])) if chosen.size else ks
         if leave_out:
@@ -341,6 +329,16 @@ class Draws:
         while k > 0 and special.bdtr(k - 1, n, p) >= u:
             k -= 1
         return k
+
+
+def _fresh(ks, chosen):
+    """The distinct values of the sorted ``ks`` that are not in the sorted ``chosen``."""
+    fresh = np.ones(ks.size, dtype=bool)
+    fresh[1:] = ks[1:] != ks[:-1]
+    if chosen.size:
+        at = np.minimum(np.searchsorted(chosen, ks), chosen.size - 1)
+        fresh &= chosen[at] != ks
+    return ks[fresh]
 
 
 def _owner_of(keys, offset, sizes):

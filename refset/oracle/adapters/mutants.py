@@ -53,7 +53,7 @@ import numpy as np
 
 from ...algorithms.sparse_evolutionary import select_prune as _select_prune
 from .._format import Layer
-from .reference import FUNCTIONS, make
+from .reference import FUNCTIONS, make, make_train
 
 __all__ = ["MUTANTS", "describe"]
 
@@ -101,22 +101,7 @@ def _modules():
 
 def _train_with(model_class):
     """The contract's ``train`` (as in ``reference.py``) with another model class."""
-    from ...draws import Draws
-
-    def train(X, y, params, uniforms):
-        params = dict(params)
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        epochs = []
-
-        def snapshot(model, record):
-            epochs.append({"layers": [Layer.from_coo(W) for W in model.layers_],
-                           "biases": [b.copy() for b in model.biases_],
-                           "train_loss": float(record["train_loss"])})
-
-        model = model_class(**params, backend="numpy", seed=Draws.replay(uniforms))
-        model.fit(X, y, callback=snapshot)
-        return {"epochs": epochs}
-    return train
+    return make_train("numpy", model_class)
 
 
 # -- the buggy sub-steps --------------------------------------------------------------------------

@@ -10,11 +10,33 @@ import numpy as np
 
 from .._format import Layer
 
-__all__ = ["make", "FUNCTIONS"]
+__all__ = ["make", "make_train", "FUNCTIONS"]
 
 FUNCTIONS = ("sparse_forward", "sparse_backward", "sparse_gradient", "path_products",
              "ch3_l3_scores", "path_importance", "erdos_renyi_layer", "swi_weights",
              "set_step", "path_weight_step", "sensitivity_step", "esml_step", "train")
+
+
+def make_train(backend, model_class):
+    """The contract's ``train``: ``model_class`` (SparseMLP or a variant) driven by the uniforms,
+    with a snapshot of the layers, biases and training loss after every epoch."""
+    from ...draws import Draws
+
+    def train(X, y, params, uniforms):
+        params = dict(params)
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        epochs = []
+
+        def snapshot(model, record):
+            epochs.append({"layers": [Layer.from_coo(W) for W in model.layers_],
+                           "biases": [b.copy() for b in model.biases_],
+                           "train_loss": float(record["train_loss"])})
+
+        model = model_class(**params, backend=backend, seed=Draws.replay(uniforms))
+        model.fit(X, y, callback=snapshot)
+        return {"epochs": epochs}
+
+    return train
 
 
 def make(backend):
@@ -100,19 +122,7 @@ def make(backend):
                      **options)
         return [Layer.from_coo(W) for W in step.layers]
 
-    def train(X, y, params, uniforms):
-        params = dict(params)
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        epochs = []
-
-        def snapshot(model, record):
-            epochs.append({"layers": [Layer.from_coo(W) for W in model.layers_],
-                           "biases": [b.copy() for b in model.biases_],
-                           "train_loss": float(record["train_loss"])})
-
-        model = SparseMLP(**params, backend=backend, seed=Draws.replay(uniforms))
-        model.fit(X, y, callback=snapshot)
-        return {"epochs": epochs}
+    train = make_train(backend, SparseMLP)
 
     scope = locals()
     ns = types.SimpleNamespace(**{name: scope[name] for name in FUNCTIONS})
