@@ -29,7 +29,11 @@ Deviations
 - Sub-ranking by shortest paths and Spearman correlation (Zhang et al., Appendix J) is not
   implemented; the paper did not use it.
 - Both kernel backends add a score's terms in the same order, so they agree bit for bit and
-  rank ties identically.
+  rank ties identically.  The tie-break applies to *computed* scores that are equal: two
+  scores that are equal mathematically but summed from different terms can differ in the last
+  bits (e.g. 4 + 5√2 as 11.071067811865479 and …477) and are then ranked by those bits.  A
+  port that sums in another order may rank such pairs the other way; the oracle's cases are
+  drawn so that no top-k boundary is that close (found by the independent PyTorch port).
 
 References
 ----------

@@ -17,6 +17,10 @@ Networks* (arXiv 2103.07674), as fixed by ALGORITHMS §4.5:
 
 Cost O(nnz) per update, against Path-Weight's enumeration O((μ N̄)^L) (§III).
 
+Removal count: ``⌊ζ nnz⌋`` per layer, with a product within 1e-9 (relative) of an integer
+snapped to it (:func:`refset.algorithms._importance_regrowth.fraction_count`: ζ = 0.07,
+nnz = 100 removes 7, not 6).
+
 Draw order (``rng``): for each layer, layer 0 first, its regrowth draws (sources, then
 targets); then for each layer the new weights, ``init(rng, count, n_in, n_out, dtype)`` in
 increasing (row, col) order.

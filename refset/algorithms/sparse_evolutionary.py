@@ -22,8 +22,9 @@ Deviations
   partner).  The authors' code allows isolated neurons.  The guard takes precedence over
   ``allow_regrow_removed=False``: pairing may restore a just-removed link when nothing else
   can reconnect both ends with the available count.
-- ``allow_regrow_removed=False`` in a layer with fewer free cells than links to regrow fills
-  the shortfall from the just-removed positions so that the count is still conserved.
+- ``allow_regrow_removed=False`` in a layer with fewer free cells than links to regrow draws
+  all of its regrowth among every unoccupied cell, just-removed ones included, so that the
+  count is still conserved.
 - ``prune="magnitude"`` (the ⌊ζ nnz⌋ smallest |w|) is offered beside the authors' sign-split
   rule, which stays the default.
 - Counts are ``math.floor(zeta * n)`` evaluated in double precision (so ζ = 0.29, n = 100
@@ -202,10 +203,10 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
     occupied = np.union1d(kept, guard) if guard.size else kept
     n_total = n_in * n_out
     rest = k - guard.size
-    if not allow_regrow_removed and n_total - occupied.size - removed.size >= rest:
-        free = sample_free(np.union1d(occupied, removed), n_total, rest, rng)
-    else:
-        free = sample_free(occupied, n_total, rest, rng)
+    blocked = np.union1d(occupied, removed) if not allow_regrow_removed else occupied
+    if n_total - blocked.size < rest:             # too few other cells: removed ones too
+        blocked = occupied
+    free = sample_free(blocked, n_total, rest, rng)
     regrown = np.sort(np.concatenate([guard, free]))
     new_values = (Normal() if init is None else init)(rng, k, n_in, n_out, layer.values.dtype)
 

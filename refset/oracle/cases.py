@@ -216,20 +216,23 @@ def _importance(seed):
 
 # -- L1: one step -------------------------------------------------------------------------------
 
-def _er_case(mode):
+def _er_case(mode, eps=1.2):
     def build(seed):
-        args = (20, 15, 1.2)
+        args = (20, 15, eps)
         u = _record(lambda d: _er(*args, d, mode=mode), seed)
-        return {"description": f"Erdős–Rényi layer 20 x 15, eps 1.2, mode {mode!r}: the topology "
-                               "(subset of cells, isolation repair) and Normal(0.1) weights",
+        return {"description": f"Erdős–Rényi layer 20 x 15, eps {eps}, mode {mode!r}: the "
+                               "topology (subset of cells, isolation repair) and Normal(0.1) "
+                               "weights",
                 "spec": "ALGORITHMS §1",
                 "pins": {"count": "round(eps (n_in + n_out)) links" if mode == "exact" else
                          "binomial(n_in n_out, p) by its quantile",
                          "cells": "subset(n_in n_out, M), sorted linear indices",
-                         "repair": "each empty row, then each empty column, takes a link drawn "
-                                   "by integers() among the links whose row (column) keeps another",
+                         "repair": "each empty row (increasing), then each empty column, takes "
+                                   "a link drawn by integers() among the links whose row (column) "
+                                   "keeps another, listed in their order before the repair (a "
+                                   "moved link keeps its place; no re-sorting between moves)",
                          "weights": "0.1 * standard_normal in (row, col) order"},
-                "inputs": {"n_in": 20, "n_out": 15, "epsilon": 1.2, "uniforms": u, "mode": mode},
+                "inputs": {"n_in": 20, "n_out": 15, "epsilon": eps, "uniforms": u, "mode": mode},
                 "tolerance": F64}
     return build
 
@@ -245,7 +248,7 @@ def _swi(seed):
             "tolerance": F64}
 
 
-def _set_case(prune, allow, shape=(16, 12), eps=2.0, zeta=0.3):
+def _set_case(prune, allow, shape=(16, 12), eps=2.0, zeta=0.3, what=""):
     def build(seed):
         rng = np.random.default_rng(seed)
         L = _layer(*shape, eps, rng)
@@ -256,7 +259,7 @@ def _set_case(prune, allow, shape=(16, 12), eps=2.0, zeta=0.3):
             pins["removal"] = ("the floor(zeta * nnz) smallest |w| (both signs together); floor "
                                "of the double product; ties by (|w|, row, col)")
         return {"description": f"one SET step, prune {prune!r}, "
-                               f"allow_regrow_removed={allow}, zeta {zeta}",
+                               f"allow_regrow_removed={allow}, zeta {zeta}{what}",
                 "spec": "ALGORITHMS §2", "pins": pins,
                 "inputs": {"layer": L, "zeta": zeta, "uniforms": u, "prune": prune,
                            "allow_regrow_removed": allow}, "tolerance": F64}
@@ -424,10 +427,14 @@ _add("L0-ch3-l3-fixture-ties", 0, "ch3_l3_scores", _ch3_fixture)
 _add("L0-path-importance", 0, "path_importance", _importance)
 _add("L1-er-exact", 1, "erdos_renyi_layer", _er_case("exact"))
 _add("L1-er-bernoulli", 1, "erdos_renyi_layer", _er_case("bernoulli"))
+_add("L1-er-many-repairs", 1, "erdos_renyi_layer", _er_case("exact", 0.6))
 _add("L1-swi", 1, "swi_weights", _swi)
 _add("L1-set-sign", 1, "set_step", _set_case("sign", True))
 _add("L1-set-sign-forbid-removed", 1, "set_step", _set_case("sign", False))
 _add("L1-set-magnitude", 1, "set_step", _set_case("magnitude", True))
+_add("L1-set-forbid-removed-fallback", 1, "set_step", _set_case(
+    "sign", False, (6, 5), 2.6, 0.5, "; 6 x 5 layer with 28 links: too few other free cells, "
+    "so just-removed ones become eligible"))
 _add("L1-set-isolation-guard", 1, "set_step", _set_guard)
 _add("L1-set-ties", 1, "set_step", _set_ties)
 _add("L1-path-weight-exact", 1, "path_weight_step", _pw_case("exact", "conserve"))
