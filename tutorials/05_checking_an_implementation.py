@@ -212,11 +212,12 @@ results = oracle.check(my_port)
 ran = [r for r in results if r.status != "n/a"]
 print(oracle.format_table(ran, "my_port"))
 print(f"{len(results) - len(ran)} cases n/a (functions my_port does not have)")
-assert [r.status for r in ran] == ["pass"] * len(ran) and len(ran) == 9
+assert [r.status for r in ran] == ["pass"] * len(ran) and len(ran) == 10
 
 # %% [markdown]
-# Forward passes at every dtype and batch size, and all five SET cases — sign and magnitude
-# rules, forbidden regrowth of removed cells, the isolation guard, hand-made ties — agree
+# Forward passes at every dtype and batch size, and all six SET cases — sign and magnitude
+# rules, forbidden regrowth of removed cells (and its fallback in a nearly full layer), the
+# isolation guard, hand-made ties — agree
 # exactly with refset: same links, weights equal to ~1e-16.
 #
 # ## 4. A bug, and the case that catches it
