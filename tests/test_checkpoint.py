@@ -150,3 +150,18 @@ def test_custom_initialiser_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="weight_init must be a named initialiser"):
         model.save(tmp_path / "m.npz")
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from refset._io import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "f.txt").st_mode) == 0o644
