@@ -12,7 +12,8 @@ def _layer(rng, n_in, n_out, eps, dtype):
     return W, W.to_dense()
 
 
-@pytest.mark.parametrize("n_in,n_out,B", [(50, 40, 1), (97, 64, 7), (300, 200, 32), (10, 3, 128)])
+@pytest.mark.parametrize("n_in,n_out,B", [(50, 40, 1), (97, 64, 7), (300, 200, 32), (10, 3, 128),
+                                        (300, 200, 128)])
 @pytest.mark.parametrize("order", ["canonical", "destination", "shuffled"])
 def test_kernels_match_dense(kernels, dtype, global_seed, n_in, n_out, B, order):
     rng = np.random.default_rng(global_seed)
