@@ -59,8 +59,10 @@ def test_threads_give_same_result(kernels, dtype, global_seed):
         assert_allclose(g, (X @ D.T)[W.rows, W.cols], rtol=RTOL[dtype], atol=ATOL[dtype] * 30)
 
 
-def test_backends_agree(dtype, global_seed):
-    """The compiled kernels reproduce their numpy twins (the specification)."""
+@pytest.mark.parametrize("B", [16, 128])
+def test_backends_agree(dtype, global_seed, B):
+    """The compiled kernels reproduce their numpy twins (the specification); B = 128 takes
+    the compiled fixed-width accumulator path."""
     from refset import _backend, get_kernels
 
     if not _backend.compiled_available():
@@ -68,12 +70,12 @@ def test_backends_agree(dtype, global_seed):
     cy, ref = get_kernels("cython"), get_kernels("numpy")
     rng = np.random.default_rng(global_seed)
     W, _ = _layer(rng, 120, 90, 5.0, dtype)
-    X = rng.standard_normal((120, 16)).astype(dtype)
-    D = rng.standard_normal((90, 16)).astype(dtype)
+    X = rng.standard_normal((120, B)).astype(dtype)
+    D = rng.standard_normal((90, B)).astype(dtype)
     args = (W.rows, W.cols, W.values)
     for name, inp, n in (("coo_forward", X, 90), ("coo_backward", D, 120)):
-        a = getattr(cy, name)(inp, *args, np.empty((n, 16), dtype))
-        b = getattr(ref, name)(inp, *args, np.empty((n, 16), dtype))
+        a = getattr(cy, name)(inp, *args, np.empty((n, B), dtype))
+        b = getattr(ref, name)(inp, *args, np.empty((n, B), dtype))
         assert_allclose(a, b, rtol=RTOL[dtype], atol=ATOL[dtype])
     a = cy.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype))
     b = ref.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype))

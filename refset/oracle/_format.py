@@ -7,7 +7,6 @@ arrays and :class:`Layer` (a sparse layer as COO arrays).  On disk, every array 
 "shape": [n_in, n_out]}}``.
 """
 import json
-import math
 import os
 from typing import NamedTuple
 
@@ -187,6 +186,3 @@ def case_files(directory):
     return (os.path.join(directory, "case.json"), os.path.join(directory, "inputs.npz"),
             os.path.join(directory, "expected.npz"))
 
-
-def finite_or_none(x):
-    return None if x is None or not math.isfinite(x) else x

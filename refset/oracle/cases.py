@@ -106,17 +106,12 @@ class _Margins:
 
         def cdf_wrapper(f):
             def _inverse_cdf(self, weights, size):
-                c = np.cumsum(weights)
                 pos = self._pos
                 idx = f(self, weights, size)
-                u = self._replay[pos:self._pos] if self._replay is not None else None
-                if u is None:
-                    u = np.asarray(self.recorded()[pos:self._pos]) if self._record is not None \
-                        else None
-                if u is not None and c[-1] > 0:
-                    t = u * c[-1]
-                    d = np.abs(c[None, :] - t[:, None]).min() / c[-1]
-                    margins.values.append(float(d))
+                if self._replay is not None:       # the reference replays the case's uniforms
+                    c = np.cumsum(weights)
+                    t = self._replay[pos:self._pos] * c[-1]
+                    margins.values.append(float(np.abs(c[None, :] - t[:, None]).min() / c[-1]))
                 return idx
             return _inverse_cdf
 
@@ -135,9 +130,8 @@ class _Margins:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-def _layer(n_in, n_out, eps, rng, signs=True):
-    W = _er(n_in, n_out, eps, rng)
-    return Layer.from_coo(W)
+def _layer(n_in, n_out, eps, rng):
+    return Layer.from_coo(_er(n_in, n_out, eps, rng))
 
 
 def _network(widths, eps, rng):
