@@ -9,10 +9,13 @@ feature-major as in refset (``X`` is n_in × B, ``D`` is n_out × B):
 
 Implementations timed round-robin (see ``bench_common.median_times``):
 
-- ``cython tN``: refset's compiled kernels with N threads.  Backward and gradient get the
-  canonical (row-sorted) links; forward gets canonical links on one thread (what
-  ``SparseMLP`` passes) and links sorted by destination column for N > 1 (required to run
-  in parallel).  ``cython t1 col`` is the one-thread forward on column-sorted links.
+- ``cython tN``: refset's compiled kernels with N threads, called as ``SparseMLP`` calls
+  them.  Backward and gradient get the canonical (row-sorted) links.  Forward gets the
+  canonical links on one thread below ``B = COLUMN_ORDER_MIN_BATCH``, and otherwise links
+  sorted by destination column with the values gathered into that order in the timed call
+  (``np.take``, as the model does every batch).  ``cython t1 col`` is the one-thread forward
+  on column-sorted links without the gather (the kernel alone, PERFORMANCE §2's design);
+  ``cython t1 row`` the one-thread forward on canonical links.
 - ``numpy twin``: refset's normative numpy kernels (``np.add.at`` and gather + einsum).
 - ``scipy csr`` / ``scipy csc``: the same product with scipy.sparse, the sparse operand
   (Wᵀ for forward, W for backward) stored in CSR or CSC and the dense operand in the
@@ -25,6 +28,7 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 import numpy as np
 
 from bench_common import median_times
+from refset.mlp import COLUMN_ORDER_MIN_BATCH
 
 __all__ = ["run_kernels", "OPS"]
 
@@ -66,14 +70,17 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
         if cy is not None:
             for t in threads:
                 out = np.empty(shape, dt)
-                if t == 1:
+                if t == 1 and B < COLUMN_ORDER_MIN_BATCH:
                     cands["cython t1"] = lambda o=out: cy.coo_forward(X, rows, cols, vals, o, 1)
-                    out_c = np.empty(shape, dt)
+                else:                      # the model gathers the values into column order
+                    cands[f"cython t{t}"] = (lambda o=out, t=t: cy.coo_forward(
+                        X, rows_c, cols_c, np.take(vals, perm), o, t))
+                if t == 1:
+                    out_c, out_r = np.empty(shape, dt), np.empty(shape, dt)
                     cands["cython t1 col"] = (
                         lambda o=out_c: cy.coo_forward(X, rows_c, cols_c, vals_c, o, 1))
-                else:
-                    cands[f"cython t{t}"] = (
-                        lambda o=out, t=t: cy.coo_forward(X, rows_c, cols_c, vals_c, o, t))
+                    cands["cython t1 row"] = (
+                        lambda o=out_r: cy.coo_forward(X, rows, cols, vals, o, 1))
         if with_twin:
             out = np.empty(shape, dt)
             cands["numpy twin"] = lambda o=out: tw.coo_forward(X, rows, cols, vals, o)

@@ -29,6 +29,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_common import format_table, machine_description  # noqa: E402
+from refset.mlp import COLUMN_ORDER_MIN_BATCH  # noqa: E402
 
 SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3", "paths")
 FULL_LAYERS = [(3312, 3000), (3000, 3000), (784, 1000)]
@@ -64,10 +65,10 @@ def settings(mode, repeats=None, seed=0):
 
 # -- tables -----------------------------------------------------------------------------------
 def kernel_table(records, threads):
-    impls = ["cython t1", "cython t1 col"] + [f"cython t{t}" for t in threads if t != 1] + [
+    impls = ["cython t1", "cython t1 col", "cython t1 row"] + [f"cython t{t}" for t in threads if t != 1] + [
         "numpy twin", "scipy csr", "scipy csc", "dense masked"]
     impls = [i for i in impls if any(r["impl"] == i for r in records)]
-    short = {"cython t1 col": "t1col", "numpy twin": "twin", "scipy csr": "csr",
+    short = {"cython t1 col": "t1col", "cython t1 row": "t1row", "numpy twin": "twin", "scipy csr": "csr",
              "scipy csc": "csc", "dense masked": "dense"}
     cy = [f"cython t{t}" for t in threads if any(r["impl"] == f"cython t{t}" for r in records)]
     headers = (["layer", "B", "dtype", "op"] + [f"{short.get(i, i[7:])} ms" for i in impls]
@@ -89,8 +90,10 @@ def kernel_table(records, threads):
              "refset time (> 1 means refset is faster)",
              "scipy baseline = faster of csr/csc; scipy.sparse has no SDDMM, so for "
              "'gradient' xscipy is against the numpy twin (gather + einsum)",
-             "t1: one thread, canonical (row-sorted) links as SparseMLP passes them; t1col: "
-             "one thread, links sorted by column; tN (N > 1): column-sorted for forward"]
+             "t1, tN: one and N threads, called as SparseMLP calls them (forward at B >= "
+             f"{COLUMN_ORDER_MIN_BATCH} or N > 1: column-sorted links, the values gathered "
+             "into that order inside the timed call); t1col: forward on column-sorted links "
+             "without the gather (the kernel alone); t1row: forward on canonical links"]
     return format_table("kernels", headers, rows, notes)
 
 

@@ -35,10 +35,14 @@ Deviations
 
 Notes
 -----
-On one thread the forward kernel reads the links in canonical (row) order: measured as fast
-as the destination (column) order of PERFORMANCE §2 and it saves a per-batch gather of the
-values.  With ``threads > 1`` the links are ordered by column so that each thread owns
-disjoint output rows; each output's sum keeps the same order, so results are identical.
+The forward kernel reads the links in destination (column) order, PERFORMANCE §2's
+layout, with the layer's values gathered into that order every batch, whenever
+``threads > 1`` (each thread then owns disjoint output rows) or the batch has at least
+``COLUMN_ORDER_MIN_BATCH`` = 128 columns (the compiled kernel then keeps each output row in
+a fixed-size accumulator: measured 10-50 % faster than the canonical order, gather
+included).  Smaller batches on one thread read the canonical (row) order and skip the
+gather, which would cost more than it saves.  Each output's sum keeps the same order in
+both layouts, so the results are identical.
 """
 import time
 
@@ -56,6 +60,8 @@ from .sparse import CooMatrix
 
 __all__ = ["SparseMLP"]
 
+#: Batch width from which the one-thread forward pass reads the links in column order (Notes).
+COLUMN_ORDER_MIN_BATCH = 128
 _EVAL_BATCH = 256        # measured: larger eval batches push activations out of L2
 
 
@@ -362,10 +368,11 @@ class SparseMLP:
         last = len(self.layers_) - 1
         for l, (W, b) in enumerate(zip(self.layers_, self.biases_)):
             Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
-            if self.threads > 1:       # destination order: threads own disjoint output rows
-                perm, rows_f, cols_f = self._by_column(l)
-                kernels.coo_forward(A, rows_f, cols_f, W.values[perm], Z, self.threads)
-            else:                      # canonical order, no gather (as fast on one thread)
+            if self.threads > 1 or A.shape[1] >= COLUMN_ORDER_MIN_BATCH:
+                perm, rows_f, cols_f = self._by_column(l)      # destination order (Notes)
+                kernels.coo_forward(A, rows_f, cols_f, np.take(W.values, perm), Z,
+                                    self.threads)
+            else:                      # canonical order, no gather
                 kernels.coo_forward(A, W.rows, W.cols, W.values, Z, 1)
             Z += b[:, None]
             if l < last:

@@ -59,27 +59,37 @@ def test_threads_give_same_result(kernels, dtype, global_seed):
         assert_allclose(g, (X @ D.T)[W.rows, W.cols], rtol=RTOL[dtype], atol=ATOL[dtype] * 30)
 
 
-@pytest.mark.parametrize("B", [16, 128])
-def test_backends_agree(dtype, global_seed, B):
-    """The compiled kernels reproduce their numpy twins (the specification); B = 128 takes
-    the compiled fixed-width accumulator path."""
+@pytest.mark.parametrize("n_in,n_out,B", [(120, 90, 16), (120, 90, 128), (2200, 2100, 128)])
+def test_backends_agree(dtype, global_seed, n_in, n_out, B):
+    """The compiled kernels reproduce their numpy twins (the specification) on canonical and
+    destination-sorted links.  B = 128 takes the compiled fixed-width accumulator path;
+    2200 x 128 rows are more than 1 MiB, which switches software prefetching on."""
     from refset import _backend, get_kernels
 
     if not _backend.compiled_available():
         pytest.skip("compiled extension not built")
     cy, ref = get_kernels("cython"), get_kernels("numpy")
     rng = np.random.default_rng(global_seed)
-    W, _ = _layer(rng, 120, 90, 5.0, dtype)
-    X = rng.standard_normal((120, B)).astype(dtype)
-    D = rng.standard_normal((90, B)).astype(dtype)
-    args = (W.rows, W.cols, W.values)
-    for name, inp, n in (("coo_forward", X, 90), ("coo_backward", D, 120)):
-        a = getattr(cy, name)(inp, *args, np.empty((n, B), dtype))
-        b = getattr(ref, name)(inp, *args, np.empty((n, B), dtype))
-        assert_allclose(a, b, rtol=RTOL[dtype], atol=ATOL[dtype])
+    W, _ = _layer(rng, n_in, n_out, 5.0, dtype)
+    X = rng.standard_normal((n_in, B)).astype(dtype)
+    D = rng.standard_normal((n_out, B)).astype(dtype)
+    by_col = np.lexsort((W.rows, W.cols))
+    for p in (np.arange(W.nnz), by_col):
+        args = (W.rows[p], W.cols[p], W.values[p])
+        for name, inp, n in (("coo_forward", X, n_out), ("coo_backward", D, n_in)):
+            a = getattr(cy, name)(inp, *args, np.empty((n, B), dtype))
+            b = getattr(ref, name)(inp, *args, np.empty((n, B), dtype))
+            assert_allclose(a, b, rtol=RTOL[dtype], atol=ATOL[dtype])
     a = cy.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype))
     b = ref.coo_gradient(X, D, W.rows, W.cols, np.empty(W.nnz, dtype))
     assert_allclose(a, b, rtol=RTOL[dtype], atol=ATOL[dtype])
+    fused = []
+    for kern in (cy, ref):
+        w, v, out = W.values.copy(), np.full(W.nnz, 0.5, dtype), np.empty((n_in, B), dtype)
+        kern.coo_backward_update(X, D, W.rows, W.cols, w, v, out, 0.01, 0.9, 1e-3, True)
+        fused.append((w, v, out))
+    for x, y in zip(*fused):
+        assert_allclose(x, y, rtol=RTOL[dtype], atol=ATOL[dtype])
     for coupled in (True, False):
         states = [(W.values.copy(), np.full(W.nnz, 0.5, dtype)) for _ in range(2)]
         for kern, (w, v) in zip((cy, ref), states):
