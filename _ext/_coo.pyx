@@ -6,9 +6,15 @@ Every function here has a numpy twin of the same name and signature in
 Layout (PERFORMANCE.md §2): activations and deltas are stored feature-major, shape
 ``(n_features, batch)``, so each link streams one contiguous batch vector.  The forward pass
 wants links sorted by destination ``cols``, the backward pass by destination ``rows``; any
-order gives the same result up to floating-point summation order, but with ``threads > 1``
-an unsorted destination array makes the kernel fall back to one thread (two threads must
-never write the same output row).
+order gives the same result up to floating-point summation order.  ``coo_forward`` and
+``coo_backward`` sum each run of links with one destination in an accumulator, so they also
+take links sorted by destination within consecutive *segments*, e.g. ordered by (source
+tile, destination, source): a destination's links from one segment form one run.  Ordering
+links in cache-sized tiles of source rows this way keeps the source rows in use in L2
+(PERFORMANCE §2.5; SparseMLP does it for large layers).  With ``threads > 1`` each thread
+owns a range of destinations in every segment (two threads never write the same output
+row) and sums its runs in the same order as one thread would; links that do not come in
+runs make the kernel fall back to one thread.
 """
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
@@ -138,14 +144,16 @@ cdef bint _is_sorted(const int64_t* a, Py_ssize_t n) noexcept nogil:
 
 cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64_t* src_idx,
                         const floating* val, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t B,
-                        floating* out, bint sorted_dst, Py_ssize_t pf_src,
+                        floating* out, bint runs, Py_ssize_t pf_src,
                         Py_ssize_t pf_dst) noexcept nogil:
     """out[dst_idx[k], :] += val[k] * src[src_idx[k], :] for k in [k0, k1).
 
-    With destination-sorted links (``sorted_dst``) each destination's run is summed in a
-    local buffer that stays in L1 and written once: the output row is then read and written
-    once per destination instead of once per link (for B = 128 that halves the bytes moved).
-    Each row gets ``0 + (sum in link order)``, bit-identical to the plain loop.
+    When links come in runs of one destination (``runs``: sorted by destination, or sorted
+    within segments) each run is summed in a local buffer that stays in registers or L1 and
+    added to its output row once: the row is then read and written once per run instead of
+    once per link (for B = 128 that halves the bytes moved).  Each row gets ``((0 + run 1) +
+    run 2) + ...``, each run summed in link order; with one run per destination that is
+    bit-identical to the plain loop.
     """
     cdef Py_ssize_t k, b, cur
     cdef floating v
@@ -160,10 +168,10 @@ cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64
             o[0] += v * s[0]
             o[1] += v * s[1]
         return
-    if sorted_dst and B == 128 and k1 > k0:
-        _scatter_sorted_128(src, dst_idx, src_idx, val, k0, k1, out, pf_src)
+    if runs and B == 128 and k1 > k0:
+        _scatter_runs_128(src, dst_idx, src_idx, val, k0, k1, out, pf_src)
         return
-    if sorted_dst and B > 2 and k1 > k0:
+    if runs and B > 2 and k1 > k0:
         acc = <floating*> malloc(B * sizeof(floating))
     if acc != NULL:
         cur = dst_idx[k0]
@@ -195,10 +203,10 @@ cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64
             o[b] += v * s[b]
 
 
-cdef void _scatter_sorted_128(const floating* src, const int64_t* dst_idx,
-                              const int64_t* src_idx, const floating* val, Py_ssize_t k0,
-                              Py_ssize_t k1, floating* out, Py_ssize_t pf_src) noexcept nogil:
-    """The destination-sorted path of :func:`_scatter_rows` for B = 128 (MNIST's batch and the
+cdef void _scatter_runs_128(const floating* src, const int64_t* dst_idx,
+                            const int64_t* src_idx, const floating* val, Py_ssize_t k0,
+                            Py_ssize_t k1, floating* out, Py_ssize_t pf_src) noexcept nogil:
+    """The runs path of :func:`_scatter_rows` for B = 128 (MNIST's batch and the
     benchmark's): a fixed-size accumulator the compiler can keep in vector registers.  Same
     sums in the same order as the general path (bit-identical)."""
     cdef floating acc[128]
@@ -242,26 +250,55 @@ cdef void _run_bounds(const int64_t* dst_idx, Py_ssize_t nnz, int threads,
         bounds[t] = k
 
 
+cdef Py_ssize_t _lower_bound(const int64_t* a, Py_ssize_t lo, Py_ssize_t hi,
+                             int64_t x) noexcept nogil:
+    """The first position in the sorted ``a[lo:hi]`` whose value is >= ``x``."""
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 cdef void _spmm(const floating* src, const int64_t* dst_idx, const int64_t* src_idx,
                 const floating* val, Py_ssize_t nnz, Py_ssize_t B, floating* out,
                 Py_ssize_t n_dst, Py_ssize_t n_src, int threads) noexcept nogil:
     """Shared body of coo_forward and coo_backward (destination-ordered scatter)."""
-    cdef Py_ssize_t t, k
-    cdef Py_ssize_t* bounds
-    cdef bint sorted_dst = _is_sorted(dst_idx, nnz)
+    cdef Py_ssize_t t, k, s, n_runs = 1, n_seg = 1, lo, hi
+    cdef Py_ssize_t* seg
+    cdef bint runs
     cdef Py_ssize_t pf_src = refset_pf_len(n_src, B, sizeof(floating))
     cdef Py_ssize_t pf_dst = refset_pf_len(n_dst, B, sizeof(floating))
+    for k in range(1, nnz):          # runs of one destination; sorted segments
+        n_runs += dst_idx[k] != dst_idx[k - 1]
+        n_seg += dst_idx[k] < dst_idx[k - 1]
+    runs = 2 * n_runs <= nnz         # at least two links per run on average
     memset(out, 0, n_dst * B * sizeof(floating))
-    if threads > 1 and nnz > 4096 and sorted_dst:
-        bounds = <Py_ssize_t*> malloc((threads + 1) * sizeof(Py_ssize_t))
-        if bounds != NULL:
-            _run_bounds(dst_idx, nnz, threads, bounds)
+    if threads > 1 and nnz > 4096 and runs and 64 * n_seg <= nnz:
+        seg = <Py_ssize_t*> malloc((n_seg + 1) * sizeof(Py_ssize_t))
+        if seg != NULL:
+            s = 0
+            seg[0] = 0
+            for k in range(1, nnz):
+                if dst_idx[k] < dst_idx[k - 1]:
+                    s += 1
+                    seg[s] = k
+            seg[n_seg] = nnz
+            # thread t owns destinations [n_dst t / threads, n_dst (t + 1) / threads) in
+            # every segment, visited in segment order: each row's runs are summed in the
+            # same order as on one thread
             for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
-                _scatter_rows(src, dst_idx, src_idx, val, bounds[t], bounds[t + 1], B, out,
-                              sorted_dst, pf_src, pf_dst)
-            free(bounds)
+                for s in range(n_seg):
+                    lo = _lower_bound(dst_idx, seg[s], seg[s + 1], (n_dst * t) // threads)
+                    hi = _lower_bound(dst_idx, lo, seg[s + 1], (n_dst * (t + 1)) // threads)
+                    _scatter_rows(src, dst_idx, src_idx, val, lo, hi, B, out, True, pf_src,
+                                  pf_dst)
+            free(seg)
             return
-    _scatter_rows(src, dst_idx, src_idx, val, 0, nnz, B, out, sorted_dst, pf_src, pf_dst)
+    _scatter_rows(src, dst_idx, src_idx, val, 0, nnz, B, out, runs, pf_src, pf_dst)
 
 
 def coo_forward(const floating[:, ::1] X, const int64_t[::1] rows, const int64_t[::1] cols,

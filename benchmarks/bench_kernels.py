@@ -11,8 +11,9 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 
 - ``cython tN``: refset's compiled kernels with N threads, called as ``SparseMLP`` calls
   them.  Backward and gradient get the canonical (row-sorted) links.  Forward gets the
-  canonical links on one thread below ``B = COLUMN_ORDER_MIN_BATCH``, and otherwise links
-  sorted by destination column with the values gathered into that order in the timed call
+  canonical links on one thread below ``B = COLUMN_ORDER_MIN_BATCH``, and otherwise the
+  links in ``refset.mlp.forward_order`` (by destination column, in cache tiles of input rows
+  when the input is large) with the values gathered into that order in the timed call
   (``np.take``, as the model does every batch).  ``cython t1 col`` is the one-thread forward
   on column-sorted links without the gather (the kernel alone, PERFORMANCE §2's design);
   ``cython t1 row`` the one-thread forward on canonical links.
@@ -28,7 +29,7 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 import numpy as np
 
 from bench_common import median_times
-from refset.mlp import COLUMN_ORDER_MIN_BATCH
+from refset.mlp import COLUMN_ORDER_MIN_BATCH, forward_order
 
 __all__ = ["run_kernels", "OPS"]
 
@@ -58,6 +59,8 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
     dt = vals.dtype
     perm = np.argsort(cols * np.int64(n_in) + rows, kind="stable")   # once, outside timing
     rows_c, cols_c, vals_c = rows[perm], cols[perm], vals[perm]
+    perm_m = forward_order(W, B, dt.itemsize)[1]      # the model's order (maybe tiled)
+    rows_m, cols_m = rows[perm_m], cols[perm_m]
     cands, outs = {}, {}
     try:
         cy = refset.get_kernels("cython")
@@ -74,7 +77,7 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
                     cands["cython t1"] = lambda o=out: cy.coo_forward(X, rows, cols, vals, o, 1)
                 else:                      # the model gathers the values into column order
                     cands[f"cython t{t}"] = (lambda o=out, t=t: cy.coo_forward(
-                        X, rows_c, cols_c, np.take(vals, perm), o, t))
+                        X, rows_m, cols_m, np.take(vals, perm_m), o, t))
                 if t == 1:
                     out_c, out_r = np.empty(shape, dt), np.empty(shape, dt)
                     cands["cython t1 col"] = (

@@ -91,9 +91,10 @@ def kernel_table(records, threads):
              "scipy baseline = faster of csr/csc; scipy.sparse has no SDDMM, so for "
              "'gradient' xscipy is against the numpy twin (gather + einsum)",
              "t1, tN: one and N threads, called as SparseMLP calls them (forward at B >= "
-             f"{COLUMN_ORDER_MIN_BATCH} or N > 1: column-sorted links, the values gathered "
-             "into that order inside the timed call); t1col: forward on column-sorted links "
-             "without the gather (the kernel alone); t1row: forward on canonical links"]
+             f"{COLUMN_ORDER_MIN_BATCH} or N > 1: links in refset.mlp.forward_order -- by "
+             "column, in cache tiles when the input is large -- the values gathered into that "
+             "order inside the timed call); t1col: forward on column-sorted links without "
+             "tiles or gather; t1row: forward on canonical links"]
     return format_table("kernels", headers, rows, notes)
 
 

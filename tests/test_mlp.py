@@ -188,14 +188,16 @@ def test_bad_data():
         model.loss_and_gradients(X[:3], np.array([0, 1, 7]))
 
 
-def test_two_threads_give_the_same_run():
-    """Threads own disjoint outputs and keep each sum's order, so results are identical."""
+@pytest.mark.parametrize("d,hidden,batch", [(300, (200, 200), 64), (1100, (1100,), 128)])
+def test_two_threads_give_the_same_run(d, hidden, batch):
+    """Threads own disjoint outputs and keep each sum's order, so results are identical
+    (the second case reads the first layer in two cache tiles, forward_order)."""
     if not refset._backend.compiled_available():
         pytest.skip("compiled extension not built")
-    X, y = _data(0, n=200, d=300)
-    kw = dict(epsilon=20.0, epochs=2, batch_size=64, seed=0, backend="cython")
-    a = SparseMLP((200, 200), threads=1, **kw).fit(X, y)
-    b = SparseMLP((200, 200), threads=2, **kw).fit(X, y)
+    X, y = _data(0, n=200, d=d)
+    kw = dict(epsilon=20.0, epochs=2, batch_size=batch, seed=0, backend="cython")
+    a = SparseMLP(hidden, threads=1, **kw).fit(X, y)
+    b = SparseMLP(hidden, threads=2, **kw).fit(X, y)
     for Wa, Wb in zip(a.layers_, b.layers_):
         assert np.array_equal(Wa.linear(), Wb.linear())
         assert np.array_equal(Wa.values, Wb.values)
