@@ -11,10 +11,10 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 
 - ``cython tN``: refset's compiled kernels with N threads, called as ``SparseMLP`` calls
   them.  Backward and gradient get the canonical (row-sorted) links.  Forward gets the
-  canonical links on one thread below ``B = COLUMN_ORDER_MIN_BATCH``, and otherwise the
-  links in ``refset.mlp.forward_order`` (by destination column, in cache tiles of input rows
-  when the input is large) with the values gathered into that order in the timed call
-  (``np.take``, as the model does every batch).  ``cython t1 col`` is the one-thread forward
+  links in ``refset.mlp.forward_order`` -- canonical on one thread below B = 128, else by
+  destination column, in cache tiles of input rows when the input is large -- with the
+  values gathered into that order in the timed call (``np.take``, as the model does every
+  batch).  ``cython t1 col`` is the one-thread forward
   on column-sorted links without the gather (the kernel alone, PERFORMANCE §2's design);
   ``cython t1 row`` the one-thread forward on canonical links.
 - ``numpy twin``: refset's normative numpy kernels (``np.add.at`` and gather + einsum).
@@ -29,7 +29,7 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 import numpy as np
 
 from bench_common import median_times
-from refset.mlp import COLUMN_ORDER_MIN_BATCH, forward_order
+from refset.mlp import forward_order
 
 __all__ = ["run_kernels", "OPS"]
 
@@ -59,8 +59,17 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
     dt = vals.dtype
     perm = np.argsort(cols * np.int64(n_in) + rows, kind="stable")   # once, outside timing
     rows_c, cols_c, vals_c = rows[perm], cols[perm], vals[perm]
-    perm_m = forward_order(W, B, dt.itemsize)[1]      # the model's order (maybe tiled)
-    rows_m, cols_m = rows[perm_m], cols[perm_m]
+
+    def model_forward(t):
+        """The forward product as SparseMLP computes it on t threads (its link order is
+        computed once, outside the timing; the gather of the values is timed)."""
+        order = forward_order(W, B, dt.itemsize, threads=t)
+        out = np.empty((n_out, B), dt)
+        if order is None:
+            return lambda: cy.coo_forward(X, rows, cols, vals, out, t)
+        p = order[1]
+        r, c = rows[p], cols[p]
+        return lambda: cy.coo_forward(X, r, c, np.take(vals, p), out, t)
     cands, outs = {}, {}
     try:
         cy = refset.get_kernels("cython")
@@ -72,12 +81,7 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
         shape = (n_out, B)
         if cy is not None:
             for t in threads:
-                out = np.empty(shape, dt)
-                if t == 1 and B < COLUMN_ORDER_MIN_BATCH:
-                    cands["cython t1"] = lambda o=out: cy.coo_forward(X, rows, cols, vals, o, 1)
-                else:                      # the model gathers the values into column order
-                    cands[f"cython t{t}"] = (lambda o=out, t=t: cy.coo_forward(
-                        X, rows_m, cols_m, np.take(vals, perm_m), o, t))
+                cands[f"cython t{t}"] = model_forward(t)
                 if t == 1:
                     out_c, out_r = np.empty(shape, dt), np.empty(shape, dt)
                     cands["cython t1 col"] = (

@@ -71,34 +71,47 @@ TILE_MIN_LINKS = 8
 _EVAL_BATCH = 256        # measured: larger eval batches push activations out of L2
 
 
-def forward_order(W, batch, itemsize):
-    """The order in which the forward pass reads a layer's links (when not canonical).
+def forward_order(W, batch, itemsize, *, threads=1):
+    """The order in which the forward pass reads a layer's links: None for the canonical one.
 
-    Links are sorted by destination column, so the compiled kernel sums each output row in
-    an accumulator (PERFORMANCE §2).  When the input activations (``n_in x batch`` of
-    ``itemsize`` bytes) are larger than :data:`TILE_BYTES`, the input rows are split into
-    ``t`` tiles of about that size and the links ordered by (tile, column, row), so the rows
-    in use stay in L2 (PERFORMANCE §2.5) -- unless an output would get fewer than
-    :data:`TILE_MIN_LINKS` links per tile on average.  Measured at 3312 x 3000, ε = 20,
-    B = 128, float64: 3.9 ms in column order, 2.4-2.6 ms in 2-6 tiles.
+    On one thread, batches narrower than :data:`COLUMN_ORDER_MIN_BATCH` read the canonical
+    (row) order: no per-batch gather of the values.  Otherwise the links are sorted by
+    destination column, so the compiled kernel sums each output row in an accumulator
+    (PERFORMANCE §2).  When the input activations (``n_in x batch`` of ``itemsize`` bytes)
+    are larger than :data:`TILE_BYTES`, the input rows are split into ``t`` tiles of about
+    that size and the links ordered by (tile, column, row), so the rows in use stay in L2
+    (PERFORMANCE §2.5).  Measured at 3312 x 3000, ε = 20, B = 128, float64: 4.7 ms in
+    canonical order, 4.2 ms by column, 2.8-3.5 ms in 4 tiles (gather included).  A layer
+    too large to tile (an output would get fewer than :data:`TILE_MIN_LINKS` links per
+    tile) keeps the canonical order on one thread: the column order would not stay in
+    cache either, and its index arrays would cost three int64 per link of memory (1 GB for
+    a million-neuron network).  With ``threads > 1`` the links are always in column order
+    (tiled when that pays), which the kernel needs to give threads disjoint outputs.
 
-    Returns ``(tile_rows, perm)``: rows per tile (``n_in`` when not tiled) and the
-    permutation of the links.  Tiling changes only how each output's sum is grouped.
+    Returns ``(tile_rows, perm)`` -- rows per tile (``n_in`` when not tiled) and the
+    permutation of the links -- or None.  Tiling changes only how each output's sum is
+    grouped; the order never depends on ``threads`` when it is not None.
 
     Examples
     --------
     >>> import numpy as np
     >>> from refset import erdos_renyi_layer
     >>> W = erdos_renyi_layer(3312, 3000, 20, np.random.default_rng(0))
-    >>> forward_order(W, 2, 8)[0], forward_order(W, 128, 8)[0]
-    (3312, 828)
+    >>> forward_order(W, 2, 8) is None, forward_order(W, 2, 8, threads=2)[0]
+    (True, 3312)
+    >>> forward_order(W, 128, 8)[0]            # 4 tiles of 828 input rows
+    828
     """
     n_in, n_out = W.shape
+    if threads == 1 and batch < COLUMN_ORDER_MIN_BATCH:
+        return None
     tiles = -(-n_in * batch * itemsize // TILE_BYTES)
-    if tiles < 2 or W.nnz < tiles * TILE_MIN_LINKS * n_out:
-        return n_in, np.argsort(W.cols * np.int64(n_in) + W.rows, kind="stable")
-    tile_rows = -(-n_in // tiles)
-    return tile_rows, np.lexsort((W.rows, W.cols, W.rows // tile_rows))
+    if tiles >= 2 and W.nnz >= tiles * TILE_MIN_LINKS * n_out:
+        tile_rows = -(-n_in // tiles)
+        return tile_rows, np.lexsort((W.rows, W.cols, W.rows // tile_rows))
+    if tiles >= 2 and threads == 1:
+        return None
+    return n_in, np.argsort(W.cols * np.int64(n_in) + W.rows, kind="stable")
 
 
 def _batch_sum(D):
@@ -383,22 +396,29 @@ class SparseMLP:
         return csti_layers(X, sizes, sparsity=sparsity, rng=rng, init=inits, dtype=dtype)
 
     def _refresh_caches(self, index=None):
-        """Forget the per-layer column orders (recomputed on demand by :meth:`_by_column`)."""
+        """Forget the per-layer link orders (recomputed on demand by :meth:`_forward_links`)."""
         if index is None:
             self._fwd = [None] * len(self.layers_)
         else:
             self._fwd[index] = None
 
-    def _by_column(self, l, batch, itemsize):
-        """Layer ``l``'s links in :func:`forward_order`: (permutation, rows, cols)."""
+    def _forward_links(self, l, batch, itemsize):
+        """Layer ``l``'s links in :func:`forward_order`: (permutation or None, rows, cols).
+
+        Cached per layer until its topology changes; the order depends on the batch width
+        only through the tiling, so the cache keeps one order at a time."""
         W = self.layers_[l]
+        key = (batch, itemsize)
         cached = self._fwd[l]
-        if cached is None or cached[0] != (batch, itemsize):
-            tile_rows, perm = forward_order(W, batch, itemsize)
-            if cached is None or cached[1] != tile_rows:
-                cached = ((batch, itemsize), tile_rows, perm, W.rows[perm], W.cols[perm])
-            else:                                      # same order, another batch width
-                cached = ((batch, itemsize),) + cached[1:]
+        if cached is None or cached[0] != key:
+            order = forward_order(W, batch, itemsize, threads=self.threads)
+            if order is None:
+                cached = (key, None, None, W.rows, W.cols)
+            elif cached is not None and cached[1] == order[0]:
+                cached = (key,) + cached[1:]            # the same order as before
+            else:
+                perm = order[1]
+                cached = (key, order[0], perm, W.rows[perm], W.cols[perm])
             self._fwd[l] = cached
         return cached[2:]
 
@@ -409,12 +429,9 @@ class SparseMLP:
         last = len(self.layers_) - 1
         for l, (W, b) in enumerate(zip(self.layers_, self.biases_)):
             Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
-            if self.threads > 1 or A.shape[1] >= COLUMN_ORDER_MIN_BATCH:
-                perm, rows_f, cols_f = self._by_column(l, A.shape[1], A.itemsize)
-                kernels.coo_forward(A, rows_f, cols_f, np.take(W.values, perm), Z,
-                                    self.threads)
-            else:                      # canonical order, no gather
-                kernels.coo_forward(A, W.rows, W.cols, W.values, Z, 1)
+            perm, rows_f, cols_f = self._forward_links(l, A.shape[1], A.itemsize)
+            values = W.values if perm is None else np.take(W.values, perm)
+            kernels.coo_forward(A, rows_f, cols_f, values, Z, self.threads)
             Z += b[:, None]
             if l < last:
                 np.maximum(Z, 0, out=Z)
