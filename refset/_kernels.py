@@ -11,7 +11,10 @@ Conventions (PERFORMANCE.md §2)
 - A layer with weight matrix ``W`` of shape ``(n_in, n_out)`` is given by its links
   ``rows``, ``cols`` (int64) and ``values`` (float32 or float64), in any order.  The compiled
   kernels are fastest when the links are sorted by destination (``cols`` for the forward
-  pass, ``rows`` for the backward pass).
+  pass, ``rows`` for the backward pass), or by destination within consecutive segments
+  (cache tiles, ``refset.mlp.forward_order``); they then sum each destination's links per
+  segment and add the segments' sums, which can differ from the twins' link-by-link sums in
+  the last bits.
 - Outputs are preallocated by the caller and overwritten; each function also returns ``out``.
 - ``threads`` is the number of compute threads of the compiled kernels; the twins ignore it.
 
