@@ -38,22 +38,26 @@ cdef extern from *:
 cdef extern from *:
     """
     /* Dot product with sixteen independent partial sums, so that the compiler can vectorise
-       the reduction without -ffast-math; the summation order is fixed (deterministic). */
+       the reduction without -ffast-math; the summation order is fixed (deterministic).  The
+       tail (n mod 16 products) is added after the tree: adding it into a lane first made
+       gcc keep all sixteen lanes apart, ~100 instructions per call, which at B = 32 on a
+       million-neuron layer left the loads of rows no room to overlap (gradient 894 ms). */
     #define REFSET_DOT(NAME, T)                                                   \
     static inline T NAME(const T* x, const T* d, Py_ssize_t n) {                 \
         Py_ssize_t b = 0, j;                                                      \
+        T s = 0;                                                                  \
         if (n < 16) {              /* small batches: the plain loop is cheapest */ \
-            T s = 0;                                                              \
             for (; b < n; b++) s += x[b] * d[b];                                  \
             return s;                                                             \
         }                                                                         \
         T acc[16] = {0};                                                          \
         for (; b + 16 <= n; b += 16)                                              \
             for (j = 0; j < 16; j++) acc[j] += x[b + j] * d[b + j];               \
-        for (; b < n; b++) acc[0] += x[b] * d[b];                                 \
         for (j = 0; j < 8; j++) acc[j] += acc[j + 8];                             \
-        return ((acc[0] + acc[4]) + (acc[1] + acc[5]))                            \
-             + ((acc[2] + acc[6]) + (acc[3] + acc[7]));                           \
+        s = ((acc[0] + acc[4]) + (acc[1] + acc[5]))                               \
+          + ((acc[2] + acc[6]) + (acc[3] + acc[7]));                              \
+        for (; b < n; b++) s += x[b] * d[b];                                      \
+        return s;                                                                 \
     }
     REFSET_DOT(refset_dot_f, float)
     REFSET_DOT(refset_dot_d, double)
@@ -65,13 +69,16 @@ cdef extern from *:
 cdef extern from *:
     """
     /* Software prefetch.  Links visit rows in an order the hardware prefetcher cannot guess;
-       when a streamed (., B) array is larger than about half a core's L2 (float64 3312 x 128
-       is 3.4 MB) each row's latency shows, and asking for the row of the link
-       REFSET_PF_DIST ahead hides it (measured at 3312 x 3000, B = 128: 10-20 % faster).  For
-       smaller arrays or short rows the extra instructions cost more than they save
-       (measured at 1000 x 1000 float64 and at B = 32), so they are switched off. */
-    #define REFSET_PF_DIST 4                     /* links ahead: 2-8 alike, 1 worse */
-    #define REFSET_PF_MIN_ROW_BYTES 512
+       when a randomly visited (., B) array is larger than about half a core's L2 (float64
+       3312 x 128 is 3.4 MB; a million-neuron layer's activations are 42 MB at B = 32) each
+       row's latency shows, and asking for the row of the link REFSET_PF_DIST ahead hides it.
+       Measured: 3312 x 3000, B = 128, 10-20 % on every kernel (fused update 7.0 -> 6.0 ms
+       float64); 333,334 x 333,334 at B = 32, float32, fused update 833 -> 492 ms and
+       gradient 552 -> 346 ms (distance 8; 4 gained less there).  Only the randomly visited
+       side is prefetched (rows visited in order are the hardware's job); smaller arrays are
+       left alone (measured slower at 1000 x 1000). */
+    #define REFSET_PF_DIST 8
+    #define REFSET_PF_MIN_ROW_BYTES 64
     #define REFSET_PF_MIN_ARRAY_BYTES (1 << 20)
 
     /* The row length to prefetch for an array of n_rows x B elements of elem bytes: B, or 0
@@ -104,7 +111,7 @@ cdef extern from *:
 
 cdef inline void _prefetch(const floating* base, const int64_t* idx, Py_ssize_t k,
                            Py_ssize_t k1, Py_ssize_t pf, int write) noexcept nogil:
-    """Prefetch ``pf`` elements (0: nothing) of row ``idx[k + 4]`` of the array at ``base``."""
+    """Prefetch ``pf`` elements (0: nothing) of row ``idx[k + 8]`` of the array at ``base``."""
     refset_prefetch(base, idx, k, k1, pf * <Py_ssize_t> sizeof(floating), write)
 
 
@@ -361,7 +368,6 @@ def coo_gradient(const floating[:, ::1] X, const floating[:, ::1] D, const int64
                 out[k] = _dot2(xbase + rows[k] * 2, dbase + cols[k] * 2)
         else:
             for k in range(nnz):
-                _prefetch(xbase, &rows[0], k, nnz, pf_x, 0)
                 _prefetch(dbase, &cols[0], k, nnz, pf_d, 0)
                 out[k] = _dot(xbase + rows[k] * B, dbase + cols[k] * B, B)
     return out.base
@@ -417,9 +423,6 @@ cdef void _backward_update_range(const floating* X, const floating* D, const int
         return
     for k in range(k0, k1):
         _prefetch(D, cols, k, k1, pf_d, 0)
-        _prefetch(X, rows, k, k1, pf_x, 0)
-        if out != NULL:
-            _prefetch(out, rows, k, k1, pf_x, 1)
         w = values[k]
         d = D + cols[k] * B
         x = X + rows[k] * B
