@@ -279,10 +279,20 @@ cdef void _spmm(const floating* src, const int64_t* dst_idx, const int64_t* src_
     cdef bint runs
     cdef Py_ssize_t pf_src = refset_pf_len(n_src, B, sizeof(floating))
     cdef Py_ssize_t pf_dst = refset_pf_len(n_dst, B, sizeof(floating))
-    for k in range(1, nnz):          # runs of one destination; sorted segments
-        n_runs += dst_idx[k] != dst_idx[k - 1]
-        n_seg += dst_idx[k] < dst_idx[k - 1]
-    runs = 2 * n_runs <= nnz         # at least two links per run on average
+    # runs of one destination (at least two links per run on average) and sorted segments;
+    # a look at the first links settles the common unsorted case (the canonical forward)
+    # without a pass over all of them, and B = 2 on one thread needs neither
+    runs = False
+    if B != 2 or threads > 1:
+        lo = min(nnz, 4096)
+        for k in range(1, lo):
+            n_runs += dst_idx[k] != dst_idx[k - 1]
+        if 2 * n_runs <= lo:
+            n_runs = 1
+            for k in range(1, nnz):
+                n_runs += dst_idx[k] != dst_idx[k - 1]
+                n_seg += dst_idx[k] < dst_idx[k - 1]
+            runs = 2 * n_runs <= nnz
     memset(out, 0, n_dst * B * sizeof(floating))
     if threads > 1 and nnz > 4096 and runs and 64 * n_seg <= nnz:
         seg = <Py_ssize_t*> malloc((n_seg + 1) * sizeof(Py_ssize_t))
