@@ -8,124 +8,52 @@ Notation: layer ``l`` maps ``h^{l-1}`` (``n_{l-1}`` features) to
 sigmoid (squared error) at the output.  Internally activations are feature-major
 ``(n_features, batch)`` so the kernels stream contiguous batch vectors (PERFORMANCE §2).
 
+This module holds the estimator :class:`SparseMLP`: parameters, initialisation, the training
+loop, prediction and persistence.  Its other parts live in private modules, each listing its
+own deviations: :mod:`refset._numerics` (forward pass, loss, backpropagation, SGD, evaluation;
+the mixin ``_Numerics``), :mod:`refset._evolution` (topology updates; ``_TopologyEvolution``) and
+:mod:`refset._layout` (the order in which the forward pass reads the links; re-exported here:
+:func:`forward_order`, ``COLUMN_ORDER_MIN_BATCH``, ``TILE_BYTES``, ``TILE_MIN_LINKS``).
+
 Deviations
 ----------
-- ``loss="mse"`` is :math:`\frac{1}{2B}\sum_b \lVert \sigma(z_b) - y_b \rVert^2` with its exact
-  gradient :math:`(\hat y - y)\,\sigma'(z) / B`; the original code's quirks (σ' applied to the
-  output, 1/B² scaling, non-inverted dropout) are not reproduced.
-- Weight decay applies to weights, not biases.  ``"coupled"``: ``v ← μv − η(g + λw)``,
-  ``w ← w + v``; ``"original"`` (SET code): ``v ← μv − ηg``, ``w ← w + v − λw``.
+- The loss (``loss="mse"``), weight decay and ``loss_and_gradients``: :mod:`refset._numerics`;
+  Path-Weight's layer norms, Sensitivity's gradients, ANP and AAE: :mod:`refset._evolution`.
 - Train loss and accuracy are by default running averages over the epoch's mini-batches
   (before each update, with dropout); ``train_metrics="full"`` evaluates the whole training
   set after the epoch instead.  The test metrics are always evaluated after the epoch's
   updates, before the topology update.
-- ``loss_and_gradients`` returns the data loss (no weight-decay term) without dropout.
 - ``predict_proba`` with ``loss="mse"`` returns the sigmoid outputs normalised to sum 1.
-- Methods (:mod:`refset.methods`): Path-Weight's layer norms :math:`s_l` are the mean
-  per-sample norms of each layer's input over at most ``probe_size`` (1024) training samples
-  drawn with the run's generator, without dropout; Sensitivity uses the mean of the epoch's
-  mini-batch gradients accumulated during training (no extra pass).  Path-Weight refuses
-  ``dense_output=True`` (its paths run through every layer); CSTI needs the dense output layer
-  and hidden widths M or 2M.
+- Methods (:mod:`refset.methods`): Path-Weight refuses ``dense_output=True`` (its paths run
+  through every layer); CSTI needs the dense output layer and hidden widths M or 2M.
 - ``update_interval``: the topology evolves after epochs whose number is a multiple of it,
-  never after the last.  ANP is active hidden neurons / initial hidden neurons; ``aae`` is
-  recorded as the running value up to each epoch.
+  never after the last.
 - A non-finite training loss stops ``fit`` with ``FloatingPointError`` (finished epochs and the
   last checkpoint are kept) instead of training on NaN.
 
 Notes
 -----
-The forward kernel reads the links in destination (column) order, PERFORMANCE §2's
-layout, with the layer's values gathered into that order every batch, whenever
-``threads > 1`` (each thread then owns disjoint output rows) or the batch has at least
-``COLUMN_ORDER_MIN_BATCH`` = 128 columns (the compiled kernel then keeps each output row in
-a fixed-size accumulator: measured 10-50 % faster than the canonical order, gather
-included).  Smaller batches on one thread read the canonical (row) order and skip the
-gather, which would cost more than it saves.  Large inputs are read in cache tiles of input
-rows (:func:`forward_order`); each output's sum is then grouped by tile, which changes its
-last bits compared with the canonical order.  The order depends only on the layer, the
-batch width and the dtype, never on ``threads``: one and two threads give identical runs.
+The order in which the forward pass reads the links, and why one and two threads give
+identical runs: :mod:`refset._layout`.
 """
 import time
 
 import numpy as np
 
-from . import _backend
+from ._evolution import _TopologyEvolution
+# re-exported: benchmarks and tests import the forward pass's link order from refset.mlp
+from ._layout import COLUMN_ORDER_MIN_BATCH, TILE_BYTES, TILE_MIN_LINKS, forward_order  # noqa: F401
+from ._numerics import _Numerics
 from ._progress import ProgressBar
 from .draws import draws_from_seed
 from ._validation import check_choice, check_finite_2d, check_float, check_int, check_labels
 from .algorithms.sparse_evolutionary import set_step
 from .erdos_renyi import erdos_renyi_count, erdos_renyi_layer
 from .initializers import get_initializer
-from .methods import area_across_epochs, linear_decay, make_method
+from .methods import make_method
 from .sparse import CooMatrix
 
 __all__ = ["SparseMLP"]
-
-#: Batch width from which the one-thread forward pass reads the links in column order (Notes).
-COLUMN_ORDER_MIN_BATCH = 128
-#: Cache tiles of the column-ordered forward pass: at most this many bytes of activations per
-#: tile (a core's L2 is 2 MiB here) and at least this many links per output and tile.
-TILE_BYTES = 1 << 20
-TILE_MIN_LINKS = 8
-_EVAL_BATCH = 256        # measured: larger eval batches push activations out of L2
-
-
-def forward_order(W, batch, itemsize, *, threads=1):
-    """The order in which the forward pass reads a layer's links: None for the canonical one.
-
-    On one thread, batches narrower than :data:`COLUMN_ORDER_MIN_BATCH` read the canonical
-    (row) order: no per-batch gather of the values.  Otherwise the links are sorted by
-    destination column, so the compiled kernel sums each output row in an accumulator
-    (PERFORMANCE §2).  When the input activations (``n_in x batch`` of ``itemsize`` bytes)
-    are larger than :data:`TILE_BYTES`, the input rows are split into ``t`` tiles of about
-    that size and the links ordered by (tile, column, row), so the rows in use stay in L2
-    (PERFORMANCE §2.5).  Measured at 3312 x 3000, ε = 20, B = 128, float64: 4.7 ms in
-    canonical order, 4.2 ms by column, 2.8-3.5 ms in 4 tiles (gather included).  A layer
-    too large to tile (an output would get fewer than :data:`TILE_MIN_LINKS` links per
-    tile) keeps the canonical order on one thread: the column order would not stay in
-    cache either, and its index arrays would cost three int64 per link of memory (1 GB for
-    a million-neuron network).  With ``threads > 1`` the links are always in column order
-    (tiled when that pays), which the kernel needs to give threads disjoint outputs.
-
-    Returns ``(tile_rows, perm)`` -- rows per tile (``n_in`` when not tiled) and the
-    permutation of the links -- or None.  Tiling changes only how each output's sum is
-    grouped; the order never depends on ``threads`` when it is not None.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from refset import erdos_renyi_layer
-    >>> W = erdos_renyi_layer(3312, 3000, 20, np.random.default_rng(0))
-    >>> forward_order(W, 2, 8) is None, forward_order(W, 2, 8, threads=2)[0]
-    (True, 3312)
-    >>> forward_order(W, 128, 8)[0]            # 4 tiles of 828 input rows
-    828
-    """
-    n_in, n_out = W.shape
-    if threads == 1 and batch < COLUMN_ORDER_MIN_BATCH:
-        return None
-    tiles = -(-n_in * batch * itemsize // TILE_BYTES)
-    if tiles >= 2 and W.nnz >= tiles * TILE_MIN_LINKS * n_out:
-        tile_rows = -(-n_in // tiles)
-        return tile_rows, np.lexsort((W.rows, W.cols, W.rows // tile_rows))
-    if tiles >= 2 and threads == 1:
-        return None
-    return n_in, np.argsort(W.cols * np.int64(n_in) + W.rows, kind="stable")
-
-
-def _batch_sum(D):
-    """Row sums of a feature-major (n, B) array: the bias gradient.
-
-    ``D.sum(axis=1)`` costs ~50 µs on a (3000, 2) array (a strided reduction); at B = 2
-    that is 10 % of a reference-configuration step, so small batches add columns directly.
-    """
-    if D.shape[1] <= 4:
-        out = D[:, 0].copy()
-        for b in range(1, D.shape[1]):
-            out += D[:, b]
-        return out
-    return D.sum(axis=1)
 
 
 def _resolve_dtype(dtype):
@@ -135,7 +63,7 @@ def _resolve_dtype(dtype):
     raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
 
 
-class SparseMLP:
+class SparseMLP(_Numerics, _TopologyEvolution):
     r"""Truly sparse MLP with Erdős–Rényi initialisation and SET evolution.
 
     Parameters
@@ -395,166 +323,6 @@ class SparseMLP:
                  for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         return csti_layers(X, sizes, sparsity=sparsity, rng=rng, init=inits, dtype=dtype)
 
-    def _refresh_caches(self, index=None):
-        """Forget the per-layer link orders (recomputed on demand by :meth:`_forward_links`)."""
-        if index is None:
-            self._fwd = [None] * len(self.layers_)
-        else:
-            self._fwd[index] = None
-
-    def _forward_links(self, l, batch, itemsize):
-        """Layer ``l``'s links in :func:`forward_order`: (permutation or None, rows, cols).
-
-        Cached per layer until its topology changes; the order depends on the batch width
-        only through the tiling, so the cache keeps one order at a time."""
-        W = self.layers_[l]
-        key = (batch, itemsize)
-        cached = self._fwd[l]
-        if cached is None or cached[0] != key:
-            order = forward_order(W, batch, itemsize, threads=self.threads)
-            if order is None:
-                cached = (key, None, None, W.rows, W.cols)
-            elif cached is not None and cached[1] == order[0]:
-                cached = (key,) + cached[1:]            # the same order as before
-            else:
-                perm = order[1]
-                cached = (key, order[0], perm, W.rows[perm], W.cols[perm])
-            self._fwd[l] = cached
-        return cached[2:]
-
-    # -- numerics ---------------------------------------------------------------------
-    def _forward(self, A, kernels, *, train=False, rng=None):
-        """Feature-major forward pass; returns the activations of every layer and masks."""
-        acts, masks = [A], []
-        last = len(self.layers_) - 1
-        for l, (W, b) in enumerate(zip(self.layers_, self.biases_)):
-            Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
-            perm, rows_f, cols_f = self._forward_links(l, A.shape[1], A.itemsize)
-            values = W.values if perm is None else np.take(W.values, perm)
-            kernels.coo_forward(A, rows_f, cols_f, values, Z, self.threads)
-            Z += b[:, None]
-            if l < last:
-                np.maximum(Z, 0, out=Z)
-                if train and self.dropout > 0:
-                    keep = 1.0 - self.dropout
-                    mask = (rng.random(Z.shape) < keep).astype(A.dtype) / A.dtype.type(keep)
-                    Z *= mask
-                    masks.append(mask)
-                else:
-                    masks.append(None)
-            elif self.loss == "cross_entropy":
-                Z -= Z.max(axis=0, keepdims=True)
-                np.exp(Z, out=Z)
-                Z /= Z.sum(axis=0, keepdims=True)
-            else:
-                Z = 1.0 / (1.0 + np.exp(-Z))
-            A = Z
-            acts.append(A)
-        return acts, masks
-
-    def _loss_delta(self, P, Y):
-        """Mean loss over the batch and the output delta dL/dz, both feature-major."""
-        B = P.shape[1]
-        if self.loss == "cross_entropy":
-            tiny = np.finfo(P.dtype).tiny
-            loss = -np.sum(np.log(np.maximum(np.sum(P * Y, axis=0), tiny))) / B
-            return float(loss), (P - Y) / P.dtype.type(B)
-        diff = P - Y
-        loss = 0.5 * np.sum(diff * diff) / B
-        return float(loss), diff * P * (1 - P) / P.dtype.type(B)
-
-    def _backward(self, acts, masks, delta, kernels):
-        """Gradients (per layer: values-aligned weight gradient, bias gradient)."""
-        grads = [None] * len(self.layers_)
-        for l in range(len(self.layers_) - 1, -1, -1):
-            W = self.layers_[l]
-            gw = np.empty_like(W.values)
-            kernels.coo_gradient(acts[l], delta, W.rows, W.cols, gw, self.threads)
-            grads[l] = (gw, _batch_sum(delta))
-            if l > 0:
-                prev = np.empty_like(acts[l])
-                kernels.coo_backward(delta, W.rows, W.cols, W.values, prev, self.threads)
-                delta = self._through_activation(prev, acts[l], masks[l - 1])
-        return grads
-
-    @staticmethod
-    def _through_activation(D, A, mask):
-        """Delta ``D = W δ`` of a hidden layer through ReLU' and its dropout mask (in place)."""
-        D *= A > 0                           # ReLU'; dropped units are 0 in A
-        if mask is not None:
-            D *= mask
-        return D
-
-    def _backward_update(self, acts, masks, delta, kernels, eta):
-        """Backpropagation fused with the SGD step: the same result as :meth:`_backward`
-        followed by :meth:`_sgd_update` (each layer's propagation uses its weights before
-        the update), in one pass over each layer's links (``coo_backward_update``)."""
-        mu, lam = self.momentum, self.weight_decay
-        coupled = self.weight_decay_style == "coupled"
-        for l in range(len(self.layers_) - 1, -1, -1):
-            W = self.layers_[l]
-            vw, vb = self.velocities_[l]
-            prev = np.empty_like(acts[l]) if l > 0 else None
-            gb = _batch_sum(delta)
-            kernels.coo_backward_update(acts[l], delta, W.rows, W.cols, W.values, vw, prev,
-                                        eta, mu, lam, coupled, self.threads)
-            vb *= mu
-            vb -= eta * gb
-            self.biases_[l] += vb
-            if l > 0:
-                delta = self._through_activation(prev, acts[l], masks[l - 1])
-
-    def _one_hot(self, y_idx, dtype):
-        Y = np.zeros((len(self.classes_), y_idx.size), dtype=dtype)
-        Y[y_idx, np.arange(y_idx.size)] = 1
-        return Y
-
-    def _kernels(self):
-        return _backend.get_kernels(self.backend)
-
-    def loss_and_gradients(self, X, y):
-        """Loss of the current model on ``(X, y)`` and its exact gradient.
-
-        No dropout, no weight-decay term: this is the hook for gradient checks and for
-        checking other implementations against refset.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, n_features_in_)
-        y : ndarray of shape (n_samples,), labels in ``classes_``
-
-        Returns
-        -------
-        loss : float
-            Mean loss over the samples.
-        gradients : list of (ndarray, ndarray)
-            Per layer, the gradient aligned with that layer's ``values`` and the bias gradient.
-        """
-        self._check_fitted()
-        X = check_finite_2d("X", X, self.n_features_in_, self.layers_[0].values.dtype)
-        y_idx = self._encode(check_labels("y", y, X.shape[0]))
-        kernels = self._kernels()
-        acts, masks = self._forward(np.ascontiguousarray(X.T), kernels)
-        loss, delta = self._loss_delta(acts[-1], self._one_hot(y_idx, X.dtype))
-        return loss, self._backward(acts, masks, delta, kernels)
-
-    def _learning_rate(self, epoch=None):
-        """Learning rate of ``epoch`` (0-based; default the current one) under the schedule."""
-        epoch = self.epoch_ if epoch is None else epoch
-        if self._setting("lr_schedule") == "linear":
-            return linear_decay(self.learning_rate, epoch, self.epochs)
-        return self.learning_rate
-
-    def _sgd_update(self, grads, kernels, eta):
-        mu, lam = self.momentum, self.weight_decay
-        coupled = self.weight_decay_style == "coupled"
-        for l, ((gw, gb), W) in enumerate(zip(grads, self.layers_)):
-            vw, vb = self.velocities_[l]
-            kernels.sgd_update(W.values, vw, gw, eta, mu, lam, coupled, self.threads)
-            vb *= mu
-            vb -= eta * gb
-            self.biases_[l] += vb
-
     # -- training ---------------------------------------------------------------------
     def _encode(self, y):
         idx = np.searchsorted(self.classes_, y)
@@ -709,36 +477,9 @@ class SparseMLP:
                   flush=True)
         return record
 
-    def _network_metrics(self, test_acc):
-        """ANP and the running AAE (ALGORITHMS §5.5) for the epoch record."""
-        hidden = sum(int(n) for n in np.atleast_1d(self.hidden_layer_sizes))
-        active = self.active_neurons()[1:-1]
-        out = {"anp": sum(active) / hidden}
-        if test_acc is not None:
-            curve = [r["test_accuracy"] for r in self.history_] + [test_acc]
-            out["aae"] = area_across_epochs(curve)
-            out["aae_mean"] = float(np.mean(curve))
-        return out
-
-    def _evolve(self, X, skip=False):
-        """One topology update with the model's method.
-
-        Returns the history fields of the update: per layer ``removed``, ``regrown``,
-        ``overlap``, and the method's own fields (see :mod:`refset.methods`).
-        """
-        n = len(self.layers_)
-        if skip:
-            return {"removed": [0] * n, "regrown": [0] * n, "overlap": [None] * n}
-        method = self._method()
-        if method.name == "set":
-            return self._evolve_set(method)
-        if method.name == "cht":
-            return self._evolve_cht(method)
-        return self._evolve_importance(method, X)
-
-    def _inits(self, n_layers):
-        return [self._layer_init(*W.shape, W.nnz) for W in self.layers_[:n_layers]]
-
+    # SET's update stays here, beside the estimator: refset.oracle.adapters.mutants swaps
+    # refset.mlp.set_step to inject a bug into training.  The other methods and the
+    # bookkeeping of every update are in refset._evolution.
     def _evolve_set(self, method):
         removed, regrown, overlap = [], [], []
         n_sparse = self._n_sparse()
@@ -750,151 +491,6 @@ class SparseMLP:
             regrown.append(int(step.regrown.size))
             overlap.append(None if np.isnan(step.overlap) else float(step.overlap))
         return self._pad({"removed": removed, "regrown": regrown, "overlap": overlap})
-
-    def _pad(self, fields):
-        """Per-layer lists padded for a static dense output layer (0 / None)."""
-        n = len(self.layers_)
-        for key, values in fields.items():
-            if isinstance(values, list) and len(values) == self._n_sparse() < n:
-                fill = None if key in ("overlap", "frozen") else 0
-                fields[key] = values + [fill] * (n - len(values))
-        return fields
-
-    def _probe_scales(self, X):
-        """s_l of ALGORITHMS §4.1: mean per-sample norm of each layer's input on a probe batch."""
-        size = min(self._method().options["probe_size"], X.shape[0])
-        idx = np.sort(self._rng.choice(X.shape[0], size=size, replace=False))
-        kernels = self._kernels()
-        sums = np.zeros(len(self.layers_))
-        for start in range(0, size, _EVAL_BATCH):
-            A = np.ascontiguousarray(X[idx[start:start + _EVAL_BATCH]].T)
-            acts, _ = self._forward(A, kernels)
-            for l in range(len(self.layers_)):
-                sums[l] += np.linalg.norm(acts[l].astype(np.float64), axis=0).sum()
-        return [max(s / size, 1e-12) for s in sums]
-
-    def _evolve_importance(self, method, X):
-        """Path-Weight or Sensitivity (ALGORITHMS §4) on the sparse layers."""
-        opts, state = method.options, self.method_state_
-        n_sparse = self._n_sparse()
-        layers, inits = self.layers_[:n_sparse], self._inits(n_sparse)
-        if method.name == "path-weight":
-            from .algorithms.path_weight import path_weight_step, update_schedule
-
-            step = path_weight_step(
-                layers, self._probe_scales(X), self._rng, lam=state["lam"],
-                zeta=state["zeta"], delta=state["delta"], candidates=opts["candidates"],
-                max_paths=opts["max_paths"], n_path_samples=opts["n_path_samples"],
-                count_rule=opts["count_rule"], init=inits)
-            info = dict(step.info)
-            if opts["time_varying"]:
-                lam, zeta, delta = update_schedule(
-                    state["lam"], state["zeta"], state["delta"], info["c_prim"], info["c_sec"],
-                    K1=opts["K1"], K2=opts["K2"], K3=opts["K3"], K4=opts["K4"])
-                self.method_state_ = {"lam": lam, "zeta": zeta, "delta": delta}
-        else:
-            from .algorithms.sensitivity import sensitivity_step
-
-            if self._mean_grads is None:
-                raise RuntimeError("Sensitivity needs the mean gradient of the epoch just "
-                                   "trained; none was recorded")
-            step = sensitivity_step(layers, self._mean_grads[:n_sparse], self._rng,
-                                    zeta=method.zeta(self), form=opts["form"], init=inits)
-            info = dict(step.info)
-        for l, (layer, source) in enumerate(zip(step.layers, step.sources)):
-            self._replace_layer(l, layer, source)
-        fields = self._pad({"removed": [int(r.size) for r in step.removed],
-                            "regrown": [int(g.size) for g in step.regrown],
-                            "overlap": step.overlap()})
-        fields.update({k: v for k, v in info.items() if k not in fields})
-        return fields
-
-    def _evolve_cht(self, method):
-        """One ESML step (ALGORITHMS §5.3) with percolation and compaction."""
-        from .algorithms.cht import early_stop_update, esml_step
-
-        opts = method.options
-        n_sparse = self._n_sparse()
-        frozen = list(self.method_state_["frozen"])
-        passed = list(self.method_state_["passed"])
-        if all(frozen):
-            zeros = [0] * n_sparse          # every layer frozen: the same fields, all zero
-            return self._pad({"removed": zeros, "regrown": zeros, "overlap": [None] * n_sparse,
-                              "pruned": zeros, "percolated": zeros, "shortfall": zeros,
-                              "removed_neurons": zeros[:-1], "guarded": zeros,
-                              "dropped": zeros, "frozen": frozen})
-        step = esml_step(self.layers_[:n_sparse], self._rng, zeta=method.zeta(self),
-                         prune=opts["prune"] or self.prune, shortfall=opts["shortfall"],
-                         new_weights=opts["new_weights"], init=self._inits(n_sparse),
-                         frozen=frozen, kernels=self._kernels())
-        for l, kept in enumerate(step.kept_neurons):   # hidden neurons after sparse layer l
-            b = self.biases_[l]
-            vw, vb = self.velocities_[l]
-            self.biases_[l] = b[kept]
-            self.velocities_[l] = (vw, vb[kept])
-        for l, (layer, source) in enumerate(zip(step.layers, step.sources)):
-            self._replace_layer(l, layer, source)
-        overlap = [None if o is None or np.isnan(o) else float(o) for o in step.overlap]
-        stop = early_stop_update(passed, overlap, threshold=opts["early_stop_threshold"],
-                                 mode=opts["early_stop"])
-        self.method_state_ = {"passed": [bool(p) for p in stop.passed],
-                              "frozen": [bool(f) for f in stop.frozen]}
-        removed = [int(p) + int(q) for p, q in zip(step.pruned, step.percolated)]
-        return self._pad({
-            "removed": removed, "regrown": [int(g) for g in step.regrown], "overlap": overlap,
-            "pruned": [int(p) for p in step.pruned],
-            "percolated": [int(p) for p in step.percolated],
-            "shortfall": [int(s) for s in step.shortfall],
-            "removed_neurons": [int(np.size(r)) for r in step.removed_neurons],
-            "guarded": [int(g) for g in step.guarded], "dropped": [int(d) for d in step.dropped],
-            "frozen": self.method_state_["frozen"],
-        })
-
-    def _run_pending_update(self, X):
-        """Extending a finished run: apply the update its final epoch skipped.
-
-        The skipped update would have been the next use of the generator, so the extended
-        run matches one that had the larger ``epochs`` from the start.
-        """
-        last = self.history_[-1] if self.history_ else None
-        if (last is None or last.get("topology_updated", True) or self.epoch_ >= self.epochs
-                or self.epoch_ % self.update_interval != 0):
-            return
-        t = time.perf_counter()
-        last.update(self._evolve(X))
-        last["seconds_topology"] = time.perf_counter() - t
-        last["nnz"] = [W.nnz for W in self.layers_]
-        last["active_neurons"] = self.active_neurons()
-        last["anp"] = self._network_metrics(None)["anp"]
-        last["topology_updated"] = True
-
-    def _replace_layer(self, l, layer, source):
-        """Install a new topology; kept links keep their momentum, new links start at 0."""
-        vw, vb = self.velocities_[l]
-        new_vw = np.zeros_like(layer.values)
-        kept = source >= 0
-        new_vw[kept] = vw[source[kept]]
-        self.layers_[l] = layer
-        self.velocities_[l] = (new_vw, vb)
-        self._refresh_caches(l)
-
-    def _outputs(self, X, kernels):
-        """Network outputs for ``X`` in chunks of ``_EVAL_BATCH`` samples (no dropout).
-
-        Yields ``(slice, P)`` with ``P`` feature-major, shape (n_classes, chunk).
-        """
-        for start in range(0, X.shape[0], _EVAL_BATCH):
-            sl = slice(start, start + _EVAL_BATCH)
-            acts, _ = self._forward(np.ascontiguousarray(X[sl].T), kernels)
-            yield sl, acts[-1]
-
-    def _evaluate(self, X, y_idx, kernels):
-        loss_sum, correct = 0.0, 0
-        for sl, P in self._outputs(X, kernels):
-            loss, _ = self._loss_delta(P, self._one_hot(y_idx[sl], X.dtype))
-            loss_sum += loss * P.shape[1]
-            correct += int(np.count_nonzero(np.argmax(P, axis=0) == y_idx[sl]))
-        return loss_sum / X.shape[0], correct / X.shape[0]
 
     # -- inference --------------------------------------------------------------------
     def _check_fitted(self):
