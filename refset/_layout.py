@@ -58,13 +58,26 @@ def forward_order(W, batch, itemsize, *, threads=1):
     >>> forward_order(W, 128, 8)[0]            # 4 tiles of 828 input rows
     828
     """
+    tile_rows = forward_tile_rows(W, batch, itemsize, threads=threads)
+    return None if tile_rows is None else (tile_rows, tiled_order(W, tile_rows))
+
+
+def forward_tile_rows(W, batch, itemsize, *, threads=1):
+    """The first half of :func:`forward_order`, without sorting: None for the canonical
+    order, else the input rows per tile (``n_in``: one tile, plain column order)."""
     n_in, n_out = W.shape
     if threads == 1 and batch < COLUMN_ORDER_MIN_BATCH:
         return None
     tiles = -(-n_in * batch * itemsize // TILE_BYTES)
     if tiles >= 2 and W.nnz >= tiles * TILE_MIN_LINKS * n_out:
-        tile_rows = -(-n_in // tiles)
-        return tile_rows, np.lexsort((W.rows, W.cols, W.rows // tile_rows))
+        return -(-n_in // tiles)
     if tiles >= 2 and threads == 1:
         return None
-    return n_in, np.argsort(W.cols * np.int64(n_in) + W.rows, kind="stable")
+    return n_in
+
+
+def tiled_order(W, tile_rows):
+    """The permutation ordering ``W``'s links by (row // tile_rows, column, row)."""
+    if tile_rows >= W.shape[0]:                          # one tile: by (column, row)
+        return np.argsort(W.cols * np.int64(W.shape[0]) + W.rows, kind="stable")
+    return np.lexsort((W.rows, W.cols, W.rows // tile_rows))

@@ -17,7 +17,7 @@ Deviations
 import numpy as np
 
 from . import _backend
-from ._layout import forward_order
+from ._layout import forward_tile_rows, tiled_order
 from ._validation import check_finite_2d, check_labels
 from .methods import linear_decay
 
@@ -52,29 +52,26 @@ class _Numerics:
     def _refresh_caches(self, index=None):
         """Forget the per-layer link orders (recomputed on demand by :meth:`_forward_links`)."""
         if index is None:
-            self._fwd = [None] * len(self.layers_)
+            self._fwd = [{} for _ in self.layers_]
         else:
-            self._fwd[index] = None
+            self._fwd[index] = {}
 
     def _forward_links(self, l, batch, itemsize):
-        """Layer ``l``'s links in :func:`forward_order`: (permutation or None, rows, cols).
+        """Layer ``l``'s links in :func:`~refset._layout.forward_order`: (permutation or None,
+        rows, cols).
 
-        Cached per layer until its topology changes; the order depends on the batch width
-        only through the tiling, so the cache keeps one order at a time."""
+        Each order (rows per tile) is sorted once and cached until the layer's topology
+        changes, so batches of different widths (training, the last batch, evaluation)
+        switch between cached orders."""
         W = self.layers_[l]
-        key = (batch, itemsize)
-        cached = self._fwd[l]
-        if cached is None or cached[0] != key:
-            order = forward_order(W, batch, itemsize, threads=self.threads)
-            if order is None:
-                cached = (key, None, None, W.rows, W.cols)
-            elif cached is not None and cached[1] == order[0]:
-                cached = (key,) + cached[1:]            # the same order as before
-            else:
-                perm = order[1]
-                cached = (key, order[0], perm, W.rows[perm], W.cols[perm])
-            self._fwd[l] = cached
-        return cached[2:]
+        tile_rows = forward_tile_rows(W, batch, itemsize, threads=self.threads)
+        if tile_rows is None:
+            return None, W.rows, W.cols
+        cache = self._fwd[l]
+        if tile_rows not in cache:
+            perm = tiled_order(W, tile_rows)
+            cache[tile_rows] = (perm, W.rows[perm], W.cols[perm])
+        return cache[tile_rows]
 
     def _forward(self, A, kernels, *, train=False, rng=None):
         """Feature-major forward pass; returns the activations of every layer and masks."""
