@@ -14,9 +14,9 @@ Implementations timed round-robin (see ``bench_common.median_times``):
   links in ``refset.mlp.forward_order`` -- canonical on one thread below B = 128, else by
   destination column, in cache tiles of input rows when the input is large -- with the
   values gathered into that order in the timed call (``np.take``, as the model does every
-  batch).  ``cython t1 col`` is the one-thread forward
-  on column-sorted links without the gather (the kernel alone, PERFORMANCE §2's design);
-  ``cython t1 row`` the one-thread forward on canonical links.
+  batch).  ``cython t1 col`` is the one-thread forward on column-sorted links without tiles
+  or gather (the kernel alone, PERFORMANCE §2's design); ``cython t1 row`` the one-thread
+  forward on canonical links.
 - ``numpy twin``: refset's normative numpy kernels (``np.add.at`` and gather + einsum).
 - ``scipy csr`` / ``scipy csc``: the same product with scipy.sparse, the sparse operand
   (Wᵀ for forward, W for backward) stored in CSR or CSC and the dense operand in the

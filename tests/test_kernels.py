@@ -63,10 +63,9 @@ def test_threads_give_same_result(kernels, dtype, global_seed):
                                             (2200, 2100, 128, 20.0)])
 def test_backends_agree(dtype, global_seed, n_in, n_out, B, eps):
     """The compiled kernels reproduce their numpy twins (the specification) on canonical and
-    destination-sorted links.  B = 128 takes the compiled fixed-width accumulator path;
-    2200 x 128 rows are more than 1 MiB, which switches software prefetching on and splits
-    the destination-sorted scatter into 2 (float32) or 3 (float64) cache tiles (about 41
-    links per destination, more than the 8 per tile the kernel asks for)."""
+    destination-sorted links, and the fused update.  B = 128 takes the compiled
+    fixed-width accumulator path; 2200 x 128 activations are more than 1 MiB, which switches
+    software prefetching on (links in cache tiles: the next test)."""
     from refset import _backend, get_kernels
 
     if not _backend.compiled_available():
