@@ -14,8 +14,11 @@ a fixed-size accumulator: measured 10-50 % faster than the canonical order, gath
 included).  Smaller batches on one thread read the canonical (row) order and skip the
 gather, which would cost more than it saves.  Large inputs are read in cache tiles of input
 rows (:func:`forward_order`); each output's sum is then grouped by tile, which changes its
-last bits compared with the canonical order.  The order depends only on the layer, the
-batch width and the dtype, never on ``threads``: one and two threads give identical runs.
+last bits compared with the canonical order.  Where one and two threads read different
+orders, those are the canonical and the plain column order, which give bit-identical sums
+(each output's links in the same row order); whether to tile depends only on the layer, the
+batch width and the dtype, never on ``threads`` (narrower batches are never tiled), so one
+and two threads give identical runs.
 """
 import numpy as np
 
@@ -66,8 +69,8 @@ def forward_tile_rows(W, batch, itemsize, *, threads=1):
     """The first half of :func:`forward_order`, without sorting: None for the canonical
     order, else the input rows per tile (``n_in``: one tile, plain column order)."""
     n_in, n_out = W.shape
-    if threads == 1 and batch < COLUMN_ORDER_MIN_BATCH:
-        return None
+    if batch < COLUMN_ORDER_MIN_BATCH:                   # never tiled: see the Notes above
+        return None if threads == 1 else n_in
     tiles = -(-n_in * batch * itemsize // TILE_BYTES)
     if tiles >= 2 and W.nnz >= tiles * TILE_MIN_LINKS * n_out:
         return -(-n_in // tiles)

@@ -188,10 +188,13 @@ def test_bad_data():
         model.loss_and_gradients(X[:3], np.array([0, 1, 7]))
 
 
-@pytest.mark.parametrize("d,hidden,batch", [(300, (200, 200), 64), (1100, (1100,), 128)])
+@pytest.mark.parametrize("d,hidden,batch", [(300, (200, 200), 64), (1100, (1100,), 128),
+                                           (2200, (1000,), 64)])
 def test_two_threads_give_the_same_run(d, hidden, batch):
     """Threads own disjoint outputs and keep each sum's order, so results are identical
-    (the second case reads the first layer in two cache tiles, forward_order)."""
+    (the second case reads the first layer in two cache tiles, forward_order; in the third
+    one thread reads the canonical order and two the column order, untiled although the
+    input is large enough for tiles)."""
     if not refset._backend.compiled_available():
         pytest.skip("compiled extension not built")
     X, y = _data(0, n=200, d=d)
