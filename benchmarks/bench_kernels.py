@@ -29,7 +29,7 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 import numpy as np
 
 from bench_common import median_times
-from refset.mlp import forward_order
+from refset._layout import forward_order, tiled_order
 
 __all__ = ["run_kernels", "OPS"]
 
@@ -57,7 +57,7 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
     n_in, n_out = W.shape
     B = X.shape[1]
     dt = vals.dtype
-    perm = np.argsort(cols * np.int64(n_in) + rows, kind="stable")   # once, outside timing
+    perm = tiled_order(W, n_in)          # by (column, row): one tile; once, outside timing
     rows_c, cols_c, vals_c = rows[perm], cols[perm], vals[perm]
 
     def model_forward(t):
