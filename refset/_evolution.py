@@ -136,10 +136,15 @@ class _TopologyEvolution:
                               "pruned": zeros, "percolated": zeros, "shortfall": zeros,
                               "removed_neurons": zeros[:-1], "guarded": zeros,
                               "dropped": zeros, "frozen": frozen})
+        quirks = self._run_quirks()
         step = esml_step(self.layers_[:n_sparse], self._rng, zeta=method.zeta(self),
-                         prune=opts["prune"] or self.prune, shortfall=opts["shortfall"],
+                         prune=opts["prune"] or self._p("prune"), shortfall=opts["shortfall"],
                          new_weights=opts["new_weights"], init=self._inits(n_sparse),
-                         frozen=frozen, kernels=self._kernels())
+                         frozen=frozen, kernels=self._kernels(),
+                         guard="no_isolation_guard" not in quirks,
+                         budget=self.method_state_.get("budget"),
+                         ties="tie_inclusive" in quirks,
+                         keep_regrown_state="regrown_keep_state" in quirks)
         for l, kept in enumerate(step.kept_neurons):   # hidden neurons after sparse layer l
             b = self.biases_[l]
             vw, vb = self.velocities_[l]
@@ -150,8 +155,8 @@ class _TopologyEvolution:
         overlap = [None if o is None or np.isnan(o) else float(o) for o in step.overlap]
         stop = early_stop_update(passed, overlap, threshold=opts["early_stop_threshold"],
                                  mode=opts["early_stop"])
-        self.method_state_ = {"passed": [bool(p) for p in stop.passed],
-                              "frozen": [bool(f) for f in stop.frozen]}
+        self.method_state_ = dict(self.method_state_, passed=[bool(p) for p in stop.passed],
+                                  frozen=[bool(f) for f in stop.frozen])
         removed = [int(p) + int(q) for p, q in zip(step.pruned, step.percolated)]
         return self._pad({
             "removed": removed, "regrown": [int(g) for g in step.regrown], "overlap": overlap,
@@ -171,7 +176,7 @@ class _TopologyEvolution:
         """
         last = self.history_[-1] if self.history_ else None
         if (last is None or last.get("topology_updated", True) or self.epoch_ >= self.epochs
-                or self.epoch_ % self.update_interval != 0):
+                or self.epoch_ % self._p("update_interval") != 0):
             return
         t = time.perf_counter()
         last.update(self._evolve(X))

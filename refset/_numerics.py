@@ -8,9 +8,12 @@ the forward pass reads a layer's links is :func:`refset._layout.forward_order`. 
 Deviations
 ----------
 - ``loss="mse"`` is :math:`\frac{1}{2B}\sum_b \lVert \sigma(z_b) - y_b \rVert^2` with its exact
-  gradient :math:`(\hat y - y)\,\sigma'(z) / B`; the original code's quirks (σ' applied to the
-  output, 1/B² scaling, non-inverted dropout) are not reproduced.
-- Weight decay applies to weights, not biases.  ``"coupled"``: ``v ← μv − η(g + λw)``,
+  gradient :math:`(\hat y - y)\,\sigma'(z) / B`.  The original SET code's σ' applied to the
+  output activation and its loss printed as the mean over batch × classes are the quirks
+  ``mse_delta_on_output`` and ``loss_mean_over_outputs`` (:mod:`refset.fidelity`); a later
+  fork's 1/B² scaling and non-inverted dropout are not reproduced.
+- Weight decay applies to weights, not biases (the quirk ``decay_biases`` decays the biases
+  too, as both published codes do).  ``"coupled"``: ``v ← μv − η(g + λw)``,
   ``w ← w + v``; ``"original"`` (SET code): ``v ← μv − ηg``, ``w ← w + v − λw``.
 - ``loss_and_gradients`` returns the data loss (no weight-decay term) without dropout.
 """
@@ -105,13 +108,44 @@ class _Numerics:
     def _loss_delta(self, P, Y):
         """Mean loss over the batch and the output delta dL/dz, both feature-major."""
         B = P.shape[1]
+        quirks = self._run_quirks()
         if self.loss == "cross_entropy":
             tiny = np.finfo(P.dtype).tiny
             loss = -np.sum(np.log(np.maximum(np.sum(P * Y, axis=0), tiny))) / B
             return float(loss), (P - Y) / P.dtype.type(B)
         diff = P - Y
-        loss = 0.5 * np.sum(diff * diff) / B
+        if "loss_mean_over_outputs" in quirks:      # the original SET code's printed loss
+            loss = np.mean(diff * diff)
+        else:
+            loss = 0.5 * np.sum(diff * diff) / B
+        if "mse_delta_on_output" in quirks:         # sigma' applied to the output activation
+            S = 1.0 / (1.0 + np.exp(-P))
+            return float(loss), diff * S * (1 - S) / P.dtype.type(B)
         return float(loss), diff * P * (1 - P) / P.dtype.type(B)
+
+    def _run_quirks(self):
+        """The quirks in force (cached by ``fit``; see :mod:`refset.fidelity`)."""
+        quirks = getattr(self, "_quirks_cache", None)
+        if quirks is None:
+            quirks = self._quirks_cache = self._quirks()
+        return quirks
+
+    def _update_bias(self, l, gb, eta):
+        """Momentum step of layer ``l``'s biases, with weight decay only under the
+        ``decay_biases`` quirk (in the style of the weights)."""
+        mu, lam = self.momentum, self.weight_decay
+        b = self.biases_[l]
+        vb = self.velocities_[l][1]
+        decay = lam > 0 and "decay_biases" in self._run_quirks()
+        vb *= mu
+        if decay and self._p("weight_decay_style") == "coupled":
+            vb -= eta * (gb + lam * b)
+        else:
+            vb -= eta * gb
+        if decay and self._p("weight_decay_style") == "original":
+            b += vb - lam * b
+        else:
+            b += vb
 
     def _backward(self, acts, masks, delta, kernels):
         """Gradients (per layer: values-aligned weight gradient, bias gradient)."""
@@ -140,17 +174,15 @@ class _Numerics:
         followed by :meth:`_sgd_update` (each layer's propagation uses its weights before
         the update), in one pass over each layer's links (``coo_backward_update``)."""
         mu, lam = self.momentum, self.weight_decay
-        coupled = self.weight_decay_style == "coupled"
+        coupled = self._p("weight_decay_style") == "coupled"
         for l in range(len(self.layers_) - 1, -1, -1):
             W = self.layers_[l]
-            vw, vb = self.velocities_[l]
+            vw = self.velocities_[l][0]
             prev = np.empty_like(acts[l]) if l > 0 else None
             gb = _batch_sum(delta)
             kernels.coo_backward_update(acts[l], delta, W.rows, W.cols, W.values, vw, prev,
                                         eta, mu, lam, coupled, self.threads)
-            vb *= mu
-            vb -= eta * gb
-            self.biases_[l] += vb
+            self._update_bias(l, gb, eta)
             if l > 0:
                 delta = self._through_activation(prev, acts[l], masks[l - 1])
 
@@ -197,13 +229,11 @@ class _Numerics:
 
     def _sgd_update(self, grads, kernels, eta):
         mu, lam = self.momentum, self.weight_decay
-        coupled = self.weight_decay_style == "coupled"
+        coupled = self._p("weight_decay_style") == "coupled"
         for l, ((gw, gb), W) in enumerate(zip(grads, self.layers_)):
-            vw, vb = self.velocities_[l]
+            vw = self.velocities_[l][0]
             kernels.sgd_update(W.values, vw, gw, eta, mu, lam, coupled, self.threads)
-            vb *= mu
-            vb -= eta * gb
-            self.biases_[l] += vb
+            self._update_bias(l, gb, eta)
 
     def _outputs(self, X, kernels):
         """Network outputs for ``X`` in chunks of ``_EVAL_BATCH`` samples (no dropout).

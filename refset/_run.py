@@ -16,17 +16,23 @@ __all__ = ["make_data_args", "load_run_data", "run_config", "write_run_config",
 
 
 def make_data_args(name, *, data_dir=None, test_size=1 / 3, seed=0, download=False,
-                   synthetic=None):
+                   synthetic=None, standardize=True):
     """The ``data`` part of a run's config: everything :func:`load_run_data` needs.
+
+    ``standardize`` is passed to :func:`refset.load_dataset` (True, or ``"global"`` for the
+    CHT authors' normalisation); it is stored only when it is not the default.
 
     Examples
     --------
     >>> make_data_args("synthetic", seed=3)["seed"]
     3
     """
-    return {"name": name, "data_dir": None if data_dir is None else os.fspath(data_dir),
+    args = {"name": name, "data_dir": None if data_dir is None else os.fspath(data_dir),
             "test_size": test_size, "seed": seed, "download": download,
             "synthetic": dict(synthetic or {})}
+    if standardize is not True:
+        args["standardize"] = standardize
+    return args
 
 
 def load_run_data(data_args):
@@ -42,7 +48,8 @@ def load_run_data(data_args):
     return load_dataset(data_args["name"], data_args["data_dir"],
                         test_size=data_args["test_size"], seed=data_args["seed"],
                         download=data_args.get("download", False),
-                        synthetic=data_args.get("synthetic") or None)
+                        synthetic=data_args.get("synthetic") or None,
+                        standardize=data_args.get("standardize", True))
 
 
 def run_config(data_args, model):

@@ -106,6 +106,23 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _quirk_list():
+    from .fidelity import QUIRKS
+
+    return list(QUIRKS.values())
+
+
+def _quirk_names(text):
+    from .fidelity import QUIRKS
+
+    names = [q.strip() for q in text.split(",") if q.strip()]
+    unknown = [q for q in names if q not in QUIRKS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"--quirks must be comma-separated quirk names ({', '.join(QUIRKS)}), got {text!r}")
+    return names
+
+
 def _hidden(text):
     try:
         sizes = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
@@ -148,7 +165,9 @@ def build_parser():
                    help="hidden layer sizes, comma-separated")
     m.add_argument("--epsilon", type=float, default=20.0, help="Erdős–Rényi sparsity ε")
     m.add_argument("--zeta", type=float, default=0.3, help="revise fraction ζ in [0, 1] (every method; 0 = static topology)")
-    m.add_argument("--prune", choices=("sign", "magnitude"), default="sign", help="SET removal rule")
+    m.add_argument("--prune", choices=("sign", "magnitude", "original"), default="sign",
+                   help="SET removal rule: the papers' floor(zeta n) per sign, the smallest |w|, "
+                   "or the original code's thresholds")
     m.add_argument("--loss", choices=("cross_entropy", "mse"), default="cross_entropy",
                    help="softmax + cross-entropy, or sigmoid + squared error")
     m.add_argument("--weight-init", choices=("normal", "he_uniform", "xavier_uniform", "swi"),
@@ -178,6 +197,15 @@ def build_parser():
                    help="evolve the topology after every N-th epoch")
     for flags, kw in _METHOD_OPTIONS:
         e.add_argument(*flags, default=None, **kw)
+    f = t.add_argument_group(
+        "fidelity", "The papers' algorithm (default) or what the authors' published code does "
+        "(ALGORITHMS §7; SET and CHT). A quirk overrides the option it concerns. Quirks: "
+        + "; ".join(f"{q.name} [{', '.join(q.methods)}]" for q in _quirk_list()))
+    f.add_argument("--fidelity", choices=("paper", "authors"), default="paper",
+                   help="authors: every quirk of the method's published code (for cht also the "
+                   "authors' global image normalisation)")
+    f.add_argument("--quirks", type=_quirk_names, default=None, metavar="Q1,Q2",
+                   help="switch on only these quirks (instead of --fidelity authors)")
     r = t.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0, help="seed of the split and of all training randomness")
     r.add_argument("--threads", type=int, default=None, help="compute threads of the kernels (default 1)")
@@ -263,8 +291,16 @@ def _train(args):
     else:
         synthetic = {k: v for k, v in (("n_samples", args.n_samples), ("n_features", args.n_features),
                                        ("n_classes", args.n_classes)) if v is not None}
+        if args.quirks is not None and args.fidelity != "paper":
+            return _fail("--quirks replaces --fidelity authors: give one of them")
+        fidelity = args.quirks if args.quirks is not None else args.fidelity
+        from .fidelity import resolve
+
+        quirks = resolve(fidelity, args.method)
         data_args = make_data_args(args.dataset, data_dir=args.data_dir, test_size=args.test_size,
-                                   seed=args.seed, download=args.download, synthetic=synthetic)
+                                   seed=args.seed, download=args.download, synthetic=synthetic,
+                                   standardize="global" if "global_normalisation" in quirks
+                                   else True)
         run_dir = args.out or os.path.join("refset-runs", f"{args.dataset}-seed{args.seed}")
         if os.path.exists(os.path.join(run_dir, "model.npz")) and not args.force:
             return _fail(f"{run_dir} already holds a trained model; use --resume {run_dir} to "
@@ -277,7 +313,7 @@ def _train(args):
                           threads=1 if args.threads is None else args.threads, seed=args.seed,
                           method=args.method, method_options=_method_options(args),
                           dense_output=args.dense_output, lr_schedule=args.lr_schedule,
-                          update_interval=args.update_interval)
+                          update_interval=args.update_interval, fidelity=fidelity)
         model._validate_params()
     model.verbose = 0 if args.quiet else (2 if sys.stderr.isatty() else 1)
 

@@ -46,7 +46,7 @@ advantage in deep learning. ICLR 2024.
 """
 import numpy as np
 
-from ._validation import check_float, check_int
+from ._validation import check_choice, check_float, check_int
 from .draws import as_draws
 from .initializers import SWI
 from .sparse import DTYPES, CooMatrix
@@ -163,8 +163,9 @@ def feature_correlation(X, *, chunk_size=256):
 class _TopK:
     """Running selection of the K best (value descending, linear index ascending)."""
 
-    def __init__(self, k):
+    def __init__(self, k, ties=False):
         self.k = k
+        self.ties = ties
         self.vals = np.empty(0)
         self.lins = np.empty(0, dtype=np.int64)
         self.threshold = -np.inf        # once full: nothing below the K-th value can enter
@@ -184,7 +185,8 @@ class _TopK:
         kth = -np.partition(-self.vals, self.k - 1)[self.k - 1]
         above = self.vals > kth
         tie = np.flatnonzero(self.vals == kth)
-        tie = tie[np.argsort(self.lins[tie], kind="stable")[: self.k - int(above.sum())]]
+        if not self.ties:
+            tie = tie[np.argsort(self.lins[tie], kind="stable")[: self.k - int(above.sum())]]
         sel = np.concatenate([np.flatnonzero(above), tie])
         self.vals, self.lins = self.vals[sel], self.lins[sel]
         self.threshold = kth
@@ -208,13 +210,18 @@ def _fill_zero_cells(chosen, allowed_rows, n_out, count):
     return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
 
 
-def csti_topology(X, widths, *, sparsity=0.99, chunk_size=256):
+def csti_topology(X, widths, *, sparsity=0.99, chunk_size=256, budgets=None, ties=False):
     """The links CSTI selects, before the isolation repair (deterministic).
 
     Parameters
     ----------
     X, widths, sparsity, chunk_size
         As in :func:`csti_layers`.
+    budgets : list of int or None
+        Link count of each layer (None: ``round((1 - S) n_in n_out)``).
+    ties : bool, default False
+        Keep every entry tied with the K-th value (the authors' ``>= threshold``), so a layer
+        may get more than K links.
 
     Returns
     -------
@@ -246,15 +253,20 @@ def csti_topology(X, widths, *, sparsity=0.99, chunk_size=256):
         raise ValueError("X has no feature with nonzero variance: CSTI has nothing to correlate")
     # layer kinds: 0 = first layer (M x mM), 1 = later layers (mM x mM); one K per kind
     allowed = [valid_rows.size * m * M, (m * M) ** 2]
-    budgets = [min(round((1 - sparsity) * a * b), allowed[min(l, 1)])
-               for l, (a, b) in enumerate(shapes)]
+    if budgets is None:
+        budgets = [round((1 - sparsity) * a * b) for a, b in shapes]
+    elif len(budgets) != len(shapes):
+        raise ValueError(f"budgets must have one entry per sparse layer ({len(shapes)}), "
+                         f"got {len(budgets)}")
+    budgets = [min(int(k), allowed[min(l, 1)]) for l, k in enumerate(budgets)]
     for l, ((a, b), k) in enumerate(zip(shapes, budgets)):
         needed = max(valid_rows.size if l == 0 else a, b)
-        if k < needed:
+        if k < needed and not ties:
             raise ValueError(f"sparsity={sparsity:g} leaves layer {l} ({a} x {b}) {k} links, "
                              f"but {needed} are needed so that no active neuron is isolated")
     kinds = [0] + [1] * (len(shapes) - 1)
-    selectors = {t: _TopK(budgets[kinds.index(t)]) for t in set(kinds)}
+    keys = list(zip(kinds, budgets))              # layers of one kind and budget share a selection
+    selectors = {key: _TopK(key[1], ties) for key in dict.fromkeys(keys)}
 
     width = m * M
     copies = np.arange(m, dtype=np.int64) * M
@@ -263,7 +275,7 @@ def csti_topology(X, widths, *, sparsity=0.99, chunk_size=256):
         upper = jj > ii
         i, j, v = a0 + ii[upper], a0 + jj[upper], R[ii[upper], jj[upper]]
         i, j, v = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([v, v])
-        for t, sel in selectors.items():
+        for (t, _), sel in selectors.items():
             keep = v >= sel.threshold
             if np.count_nonzero(keep) > sel.k:   # a tile of the K best has a value >= this
                 keep &= v >= -np.partition(-v[keep], sel.k - 1)[sel.k - 1]
@@ -276,7 +288,7 @@ def csti_topology(X, widths, *, sparsity=0.99, chunk_size=256):
 
     out = []
     for l, ((n_in, n_out), kind) in enumerate(zip(shapes, kinds)):
-        chosen = selectors[kind].result()
+        chosen = selectors[keys[l]].result()
         k = budgets[l]
         if chosen.size < k:                 # fewer positive entries than links: zeros, in order
             rows_ok = valid_rows if kind == 0 else np.arange(n_in, dtype=np.int64)
@@ -304,7 +316,8 @@ def _check_widths(widths, M):
     return list(zip(widths[:-1], widths[1:])), m
 
 
-def csti_layers(X, widths, *, sparsity=0.99, rng, init=None, dtype=np.float64, chunk_size=256):
+def csti_layers(X, widths, *, sparsity=0.99, rng, init=None, dtype=np.float64, chunk_size=256,
+                budget="exact", ties=False, repair=True, masked_weights=False):
     """CSTI topology and weights for the sparse layers of an MLP (ALGORITHMS §5.1).
 
     Parameters
@@ -324,11 +337,24 @@ def csti_layers(X, widths, *, sparsity=0.99, rng, init=None, dtype=np.float64, c
     dtype : float32 or float64, default float64
     chunk_size : int, default 256
         Rows of the correlation matrix (and samples) handled at a time.
+    budget : "exact", "bernoulli" or list of int, default "exact"
+        ``K = round((1 - S) n_in n_out)``; or (the CHT authors' code; quirk ``tie_inclusive``)
+        the link count of a random Bernoulli(1 - S) mask, drawn by ``binomial`` per layer
+        before anything else; or the counts themselves.
+    ties : bool, default False
+        Keep every correlation tied with the K-th value (quirk ``tie_inclusive``).
+    repair : bool, default True
+        Repair isolated neurons (False: the authors' code, quirk ``no_isolation_guard``).
+    masked_weights : bool, default False
+        The authors' initialisation (quirk ``masked_csti_weights``): each link keeps its
+        drawn weight with probability ``1 - S`` (the random mask the dense weights were
+        multiplied by had a link there) and is 0 otherwise; one ``random()`` per link after
+        the layer's weights, kept where ``u >= S``.
 
     Returns
     -------
     list of CooMatrix
-        One per sparse layer, canonical.
+        One per sparse layer, canonical (with ``masked_weights``, with explicit zeros).
 
     Examples
     --------
@@ -350,15 +376,26 @@ def csti_layers(X, widths, *, sparsity=0.99, rng, init=None, dtype=np.float64, c
     if len(inits) != len(shapes):
         raise ValueError(f"init must have one entry per sparse layer ({len(shapes)}), "
                          f"got {len(inits)}")
-    topology, constant = csti_topology(X, widths, sparsity=sparsity, chunk_size=chunk_size)
+    budgets = None
+    if isinstance(budget, str):
+        check_choice("budget", budget, ("exact", "bernoulli"))
+        if budget == "bernoulli":
+            budgets = [int(rng.binomial(a * b, 1 - sparsity)) for a, b in shapes]
+    else:
+        budgets = [check_int(f"budget[{l}]", b, 0) for l, b in enumerate(budget)]
+    topology, constant = csti_topology(X, widths, sparsity=sparsity, chunk_size=chunk_size,
+                                       budgets=budgets, ties=ties)
     valid_rows = np.flatnonzero(~constant).astype(np.int64)
     layers = []
     for l, ((n_in, n_out), chosen) in enumerate(zip(shapes, topology)):
-        linear = _repair(chosen, (n_in, n_out), valid_rows if l == 0 else None, rng)
+        linear = (_repair(chosen, (n_in, n_out), valid_rows if l == 0 else None, rng) if repair
+                  else chosen)
         init_l = SWI() if inits[l] is None else inits[l]
         if getattr(init_l, "sparsity", 0) is None and hasattr(init_l, "for_layer"):
             init_l = init_l.for_layer(n_in, n_out, linear.size)
         values = np.asarray(init_l(rng, linear.size, n_in, n_out, np.dtype(dtype)), dtype=dtype)
+        if masked_weights:
+            values[np.asarray(rng.random(linear.size)) < sparsity] = 0
         layers.append(CooMatrix.from_linear(linear, values, (n_in, n_out)))
     return layers
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .draws import as_draws
 
-__all__ = ["Normal", "HeUniform", "XavierUniform", "SWI", "get_initializer", "INITIALIZERS"]
+__all__ = ["Normal", "HeUniform", "XavierUniform", "TorchLinear", "SWI", "get_initializer", "INITIALIZERS"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,17 @@ class XavierUniform:
 
     def __call__(self, rng, size, fan_in, fan_out, dtype):
         limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return as_draws(rng).uniform(-limit, limit, size).astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class TorchLinear:
+    """U(-a, a) with ``a = 1 / sqrt(fan_in)``: what PyTorch's ``nn.Linear`` draws for its weights
+    (Kaiming uniform with ``a = sqrt(5)``) and its biases.  The CHT authors' dense output layer
+    (quirk ``torch_default_output`` of :mod:`refset.fidelity`)."""
+
+    def __call__(self, rng, size, fan_in, fan_out, dtype):
+        limit = 1.0 / np.sqrt(fan_in)
         return as_draws(rng).uniform(-limit, limit, size).astype(dtype, copy=False)
 
 
@@ -122,7 +133,7 @@ class SWI:
 
 
 INITIALIZERS = {"normal": Normal, "he_uniform": HeUniform, "xavier_uniform": XavierUniform,
-                "swi": SWI}
+                "swi": SWI, "torch_linear": TorchLinear}
 
 
 def get_initializer(spec):

@@ -103,7 +103,7 @@ def _check_options(method, options):
     elif method == "sensitivity":
         check_choice(_opt("form"), out["form"], ("quotient", "relative"))
     elif method == "cht":
-        check_choice(_opt("prune"), out["prune"], (None, "sign", "magnitude"))
+        check_choice(_opt("prune"), out["prune"], (None, "sign", "magnitude", "original"))
         check_choice(_opt("shortfall"), out["shortfall"], ("random", "drop"))
         check_choice(_opt("new_weights"), out["new_weights"], ("zero", "swi"))
         check_choice(_opt("early_stop"), out["early_stop"], ("layer", "all", "never"))

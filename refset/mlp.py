@@ -49,8 +49,9 @@ from .draws import draws_from_seed
 from ._validation import check_choice, check_finite_2d, check_float, check_int, check_labels
 from .algorithms.sparse_evolutionary import set_step
 from .erdos_renyi import erdos_renyi_count, erdos_renyi_layer
-from .initializers import get_initializer
-from .methods import make_method
+from . import fidelity as _fidelity
+from .initializers import SWI, TorchLinear, get_initializer
+from .methods import METHODS, make_method
 from .sparse import CooMatrix
 
 __all__ = ["SparseMLP"]
@@ -74,8 +75,9 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         Erdős–Rényi sparsity parameter ε > 0 of every layer.
     zeta : float, default 0.3
         SET revise fraction in [0, 1]; 0 is static sparse training.
-    prune : {"sign", "magnitude"}, default "sign"
-        SET removal rule (the authors' sign split, or smallest |w|).
+    prune : {"sign", "magnitude", "original"}, default "sign"
+        SET removal rule: the papers' sign split (⌊ζ n⌋ per sign), the smallest |w|, or the
+        original code's thresholds (ALGORITHMS §7).
     allow_regrow_removed : bool, default True
         Whether just-removed positions may be regrown.
     epochs : int, default 100
@@ -93,8 +95,9 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         Initialiser of the weights, also used for regrown links (``normal`` is N(0, 0.1²),
         ``swi`` the sparse weight initialisation of CHT, bound to each layer's density).
         None (default) is the method's choice: ``"swi"`` for CHT, ``"normal"`` otherwise.
-    init_mode : {"exact", "bernoulli"}, default "exact"
-        Erdős–Rényi variant (see :mod:`refset.erdos_renyi`).
+    init_mode : {"exact", "bernoulli", "replacement"}, default "exact"
+        Erdős–Rényi variant (see :mod:`refset.erdos_renyi`); ``"replacement"`` is the
+        original SET code's.
     dtype : {"float64", "float32"}, default "float64"
     threads : int, default 1
         Compute threads of the compiled kernels.
@@ -129,6 +132,12 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         None is the method's choice (``"linear"`` for CHT, ``"constant"`` otherwise).
     update_interval : int, default 1
         The topology evolves after every ``update_interval``-th epoch (never after the last).
+    fidelity : "paper", "authors" or list of str, default "paper"
+        ``"paper"``: the algorithm as the papers describe it (ALGORITHMS §1–§5).
+        ``"authors"``: every quirk of the method's published code (SET and CHT only;
+        ALGORITHMS §7); a list of quirk names switches on those only.  A quirk overrides the
+        setting it concerns (e.g. ``"prune_thresholds"`` means ``prune="original"``); see
+        :mod:`refset.fidelity` and :meth:`effective_params`.
 
     Attributes
     ----------
@@ -163,7 +172,8 @@ class SparseMLP(_Numerics, _TopologyEvolution):
                  weight_decay_style="coupled", loss="cross_entropy", dropout=0.0,
                  weight_init=None, init_mode="exact", dtype="float64", threads=1,
                  backend=None, seed=None, verbose=0, train_metrics="running", method="set",
-                 method_options=None, dense_output=None, lr_schedule=None, update_interval=1):
+                 method_options=None, dense_output=None, lr_schedule=None, update_interval=1,
+                 fidelity="paper"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.epsilon = epsilon
         self.zeta = zeta
@@ -190,18 +200,20 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         self.dense_output = dense_output
         self.lr_schedule = lr_schedule
         self.update_interval = update_interval
+        self.fidelity = fidelity
 
     # -- scikit-learn conventions -----------------------------------------------------
     _PARAMS = ("hidden_layer_sizes", "epsilon", "zeta", "prune", "allow_regrow_removed",
                "epochs", "batch_size", "learning_rate", "momentum", "weight_decay",
                "weight_decay_style", "loss", "dropout", "weight_init", "init_mode", "dtype",
                "threads", "backend", "seed", "verbose", "train_metrics", "method",
-               "method_options", "dense_output", "lr_schedule", "update_interval")
+               "method_options", "dense_output", "lr_schedule", "update_interval", "fidelity")
 
     def get_params(self, deep=True):
         return {name: getattr(self, name) for name in self._PARAMS}
 
     def set_params(self, **params):
+        self._quirks_cache = None
         for name, value in params.items():
             if name not in self._PARAMS:
                 raise ValueError(f"unknown parameter {name!r}; valid: {', '.join(self._PARAMS)}")
@@ -226,7 +238,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
             check_int("hidden_layer_sizes", n, 1)
         check_float("epsilon", self.epsilon, 0, None, low_open=True)
         check_float("zeta", self.zeta, 0.0, 1.0)
-        check_choice("prune", self.prune, ("sign", "magnitude"))
+        check_choice("prune", self.prune, ("sign", "magnitude", "original"))
         check_int("epochs", self.epochs, 1)
         check_int("batch_size", self.batch_size, 1)
         check_float("learning_rate", self.learning_rate, 0, None, low_open=True)
@@ -235,12 +247,12 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         check_choice("weight_decay_style", self.weight_decay_style, ("coupled", "original"))
         check_choice("loss", self.loss, ("cross_entropy", "mse"))
         check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        check_choice("init_mode", self.init_mode, ("exact", "bernoulli"))
+        check_choice("init_mode", self.init_mode, ("exact", "bernoulli", "replacement"))
         _resolve_dtype(self.dtype)
         check_int("threads", self.threads, 1)
         check_choice("backend", self.backend, (None, "cython", "numpy"))
         check_choice("train_metrics", self.train_metrics, ("running", "full"))
-        method = make_method(self.method, self.method_options)
+        method = self._method()
         if self.weight_init is not None:
             get_initializer(self.weight_init)
         check_choice("dense_output", self.dense_output, (None, True, False))
@@ -252,8 +264,43 @@ class SparseMLP(_Numerics, _TopologyEvolution):
                              "or 'cht'")
         return tuple(int(n) for n in sizes)
 
+    def _quirks(self):
+        """The quirks of the published code switched on by ``fidelity`` (a frozenset)."""
+        return _fidelity.resolve(self.fidelity, check_choice("method", self.method, METHODS))
+
+    def _p(self, name):
+        """A parameter as used: a quirk that concerns it overrides it (:mod:`refset.fidelity`)."""
+        return _fidelity.effective_settings(self._run_quirks()).get(name, getattr(self, name))
+
+    def effective_params(self):
+        """The parameters as training uses them: :meth:`get_params` with the quirks of
+        ``fidelity`` applied and the method's defaults (None) filled in.
+
+        Examples
+        --------
+        >>> p = SparseMLP(fidelity="authors").effective_params()
+        >>> p["prune"], p["init_mode"], p["weight_decay_style"]
+        ('original', 'replacement', 'original')
+        """
+        params = self.get_params()
+        overrides = _fidelity.effective_settings(self._quirks())
+        params.update({k: v for k, v in overrides.items() if k in params})
+        for key in ("weight_init", "dense_output", "lr_schedule"):
+            params[key] = self._setting(key)
+        params["method_options"] = dict(self._method().options)
+        params["quirks"] = sorted(self._quirks())
+        return params
+
     def _method(self):
-        return make_method(self.method, self.method_options)
+        options = self.method_options
+        if options is None or isinstance(options, dict):
+            options = dict(options or {})
+        overrides = _fidelity.effective_settings(self._quirks())
+        if isinstance(options, dict):
+            from .methods import DEFAULTS
+            options.update({k: v for k, v in overrides.items()
+                            if k in DEFAULTS.get(self.method, {})})
+        return make_method(self.method, options)
 
     def _setting(self, key):
         """A model setting whose None means "the method's default"."""
@@ -273,8 +320,10 @@ class SparseMLP(_Numerics, _TopologyEvolution):
     def _initialize(self, n_features, n_classes, rng, X=None):
         """Fresh layers, biases and optimizer state (``X``: training data, for CSTI)."""
         sizes = (n_features, *self._validate_params(), n_classes)
-        dtype = _resolve_dtype(self.dtype)
+        dtype = _resolve_dtype(self._p("dtype"))
         method = self._method()
+        quirks = self._quirks()
+        self._csti_budget = None
         n_sparse = len(sizes) - 1 - (1 if self._setting("dense_output") else 0)
         if method.name == "cht" and method.options["topology_init"] == "csti":
             if n_sparse == len(sizes) - 1:
@@ -287,15 +336,23 @@ class SparseMLP(_Numerics, _TopologyEvolution):
             for n_in, n_out in zip(sizes[:n_sparse], sizes[1:n_sparse + 1]):
                 count = erdos_renyi_count(n_in, n_out, self.epsilon)
                 init = self._layer_init(n_in, n_out, min(count, n_in * n_out))
-                self.layers_.append(erdos_renyi_layer(n_in, n_out, self.epsilon, rng,
-                                                      mode=self.init_mode, init=init, dtype=dtype))
+                self.layers_.append(erdos_renyi_layer(
+                    n_in, n_out, self.epsilon, rng, mode=self._p("init_mode"), init=init,
+                    dtype=dtype, repair="no_isolation_guard" not in quirks))
         if n_sparse < len(sizes) - 1:                 # dense, static output layer
             n_in, n_out = sizes[-2], sizes[-1]
-            init = self._layer_init(n_in, n_out, n_in * n_out)
+            init = (TorchLinear() if "torch_default_output" in quirks
+                    else self._layer_init(n_in, n_out, n_in * n_out))
             self.layers_.append(CooMatrix.from_linear(
                 np.arange(n_in * n_out, dtype=np.int64),
                 init(rng, n_in * n_out, n_in, n_out, dtype), (n_in, n_out)))
         self.biases_ = [np.zeros(n, dtype=dtype) for n in sizes[1:]]
+        if "random_sparse_biases" in quirks:          # N(0, sigma^2), the layer's SWI sigma
+            for l, W in enumerate(self.layers_[:n_sparse]):
+                sigma = SWI().for_layer(*W.shape, max(W.nnz, 1)).std(W.shape[0])
+                self.biases_[l] = (sigma * rng.standard_normal(W.shape[1])).astype(dtype)
+        if "torch_default_output" in quirks and n_sparse < len(sizes) - 1:
+            self.biases_[-1] = TorchLinear()(rng, sizes[-1], sizes[-2], sizes[-1], dtype)
         self.velocities_ = [(np.zeros_like(W.values), np.zeros_like(b))
                             for W, b in zip(self.layers_, self.biases_)]
         self.n_features_in_ = n_features
@@ -303,6 +360,10 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         self.history_ = []
         self._rng = rng
         self.method_state_ = method.initial_state(self)
+        if method.name == "cht" and "regrow_to_budget" in quirks:
+            budget = getattr(self, "_csti_budget", None)
+            self.method_state_["budget"] = (list(budget) if isinstance(budget, list)
+                                            else [W.nnz for W in self.layers_[:n_sparse]])
         self._mean_grads = None
         self._refresh_caches()
 
@@ -321,7 +382,16 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         sparsity = method.options["sparsity"]
         inits = [self._layer_init(n_in, n_out, max(1, round((1 - sparsity) * n_in * n_out)))
                  for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-        return csti_layers(X, sizes, sparsity=sparsity, rng=rng, init=inits, dtype=dtype)
+        quirks = self._quirks()
+        tie_inclusive = "tie_inclusive" in quirks
+        budget = "exact"
+        if tie_inclusive:       # the count of each layer's random mask (the authors' n_params)
+            budget = [int(rng.binomial(a * b, 1 - sparsity)) for a, b in zip(sizes[:-1], sizes[1:])]
+        self._csti_budget = budget
+        return csti_layers(X, sizes, sparsity=sparsity, rng=rng, init=inits, dtype=dtype,
+                           budget=budget, ties=tie_inclusive,
+                           repair="no_isolation_guard" not in quirks,
+                           masked_weights="masked_csti_weights" in quirks)
 
     # -- training ---------------------------------------------------------------------
     def _encode(self, y):
@@ -378,7 +448,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         :func:`refset.algorithms.path_weight_step`, :func:`~refset.algorithms.sensitivity_step`,
         :func:`~refset.algorithms.esml_step`).
         """
-        dtype = _resolve_dtype(self.dtype)
+        dtype = _resolve_dtype(self._p("dtype"))
         X = check_finite_2d("X", X, dtype=dtype)
         y = check_labels("y", y, X.shape[0])
         if resume:
@@ -417,6 +487,8 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         t0 = time.perf_counter()
         order = rng.permutation(n)
         n_batches = -(-n // B)
+        if "drop_last_batch" in self._run_quirks() and n >= B:
+            n_batches = n // B          # the original SET code skips the last partial batch
         loss_sum, correct = 0.0, 0
         eta = self._learning_rate()
         method = self._method()
@@ -451,11 +523,12 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         if self.train_metrics == "full":
             train_loss, train_acc = self._evaluate(X, y_idx, kernels)
         else:
-            train_loss, train_acc = loss_sum / n, correct / n
+            seen = min(n, n_batches * B)
+            train_loss, train_acc = loss_sum / seen, correct / seen
         test_loss, test_acc = self._evaluate(*val, kernels) if val else (None, None)
         t2 = time.perf_counter()
         self.epoch_ += 1
-        due = self.epoch_ % self.update_interval == 0
+        due = self.epoch_ % self._p("update_interval") == 0
         final = self.epoch_ >= self.epochs       # evolve after due epochs except the last
         update = self._evolve(X, skip=final or not due)
         t3 = time.perf_counter()
@@ -483,9 +556,11 @@ class SparseMLP(_Numerics, _TopologyEvolution):
     def _evolve_set(self, method):
         removed, regrown, overlap = [], [], []
         n_sparse = self._n_sparse()
+        guard = "no_isolation_guard" not in self._quirks()
         for l, (W, init) in enumerate(zip(self.layers_, self._inits(n_sparse))):
-            step = set_step(W, self.zeta, self._rng, prune=self.prune,
-                            allow_regrow_removed=self.allow_regrow_removed, init=init)
+            step = set_step(W, self.zeta, self._rng, prune=self._p("prune"),
+                            allow_regrow_removed=self.allow_regrow_removed, init=init,
+                            guard=guard)
             self._replace_layer(l, step.layer, step.source)
             removed.append(int(step.removed.size))
             regrown.append(int(step.regrown.size))

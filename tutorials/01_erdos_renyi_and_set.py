@@ -321,11 +321,13 @@ plt.show()
 # > ones. Thanks to this procedure, the number of links between layers remains constant across
 # > different epochs, without isolated neurons
 #
-# "Closest to zero" is applied to each sign separately in the authors' code (ALGORITHMS §2):
-# of the $n_{neg}$ negative weights, the $\lfloor \zeta\, n_{neg} \rfloor$ closest to zero go,
-# and of the $n_{pos}$ positive ones, the $\lfloor \zeta\, n_{pos} \rfloor$ closest to zero.
-# Then as many links are regrown uniformly at random among the empty cells (a just-removed
-# cell may be drawn again), with fresh N(0, 0.1²) weights.
+# The papers describe "closest to zero" per sign, and that is refset's default
+# (`fidelity="paper"`, ALGORITHMS §2): of the $n_{neg}$ negative weights, the
+# $\lfloor \zeta\, n_{neg} \rfloor$ closest to zero go, and of the $n_{pos}$ positive ones, the
+# $\lfloor \zeta\, n_{pos} \rfloor$ closest to zero. Then as many links are regrown uniformly
+# at random among the empty cells (a just-removed cell may be drawn again), with fresh
+# N(0, 0.1²) weights. The authors' published code does something slightly different — we look
+# at it right after this step.
 #
 # A tiny 8 × 6 layer at ε = 1.5 has round(1.5 · 14) = 21 links; we apply `refset.set_step`
 # with ζ = 0.3.
@@ -361,6 +363,30 @@ kept = step.source >= 0
 assert np.array_equal(W_new.values[kept], W_tiny.values[step.source[kept]])  # kept weights kept
 assert np.count_nonzero(~kept) == step.regrown.size                  # new links: fresh weights
 W_new.check()
+
+# %% [markdown]
+# **What the original code removes.** Run side by side, the original truly sparse SET code does
+# not take ⌊ζ n⌋ per sign: it sorts the values, finds two thresholds from the position of the
+# value closest to zero, and removes every link between them (ALGORITHMS §7; refset's
+# `prune="original"`, part of `fidelity="authors"`). Every value tied at a threshold goes, the
+# value closest to zero always goes, and typically 1–3 more links go than under the papers'
+# rule. On the ten values of the example below, ζ = 0.3 removes two links by the papers' rule and
+# five by the code's.
+
+# %%
+values = np.array([-0.5, -0.4, -0.3, -0.2, -0.1, 0.15, 0.25, 0.35, 0.45, 0.55])
+t_neg, t_pos = refset.algorithms.original_thresholds(values, 0.3)
+paper_rule = values[select_prune(values, 0.3, "sign")]
+code_rule = values[select_prune(values, 0.3, "original")]
+print(f"papers' rule removes {paper_rule.tolist()}")
+print(f"original code's thresholds {t_neg:+.2f} / {t_pos:+.2f} remove {code_rule.tolist()}")
+extra = [select_prune(w, ZETA, "original").size - select_prune(w, ZETA, "sign").size
+         for w in np.random.default_rng(1).standard_normal((2000, 300))]
+print("extra links removed by the original code over 2000 random 300-link layers:",
+      dict(zip(*np.unique(extra, return_counts=True))))
+assert paper_rule.tolist() == [-0.1, 0.15]
+assert code_rule.tolist() == [-0.3, -0.2, -0.1, 0.15, 0.25]
+assert 1 <= min(extra) and max(extra) <= 4
 
 # %% [markdown]
 # Left: the weights as a matrix (rows are inputs, columns outputs; grey = no link), pruned

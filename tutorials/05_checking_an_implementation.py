@@ -208,17 +208,22 @@ my_port = types.SimpleNamespace(sparse_forward=sparse_forward, set_step=set_step
 # `oracle.format_table` prints what `refset oracle check --adapter my_port.py` prints.
 
 # %%
-results = oracle.check(my_port)
+# the papers' rule only: the case of the original code's SET step is expected to fail
+results = oracle.check(my_port, expected_failures=["L1-set-original"])
 ran = [r for r in results if r.status != "n/a"]
 print(oracle.format_table(ran, "my_port"))
 print(f"{len(results) - len(ran)} cases n/a (functions my_port does not have)")
-assert [r.status for r in ran] == ["pass"] * len(ran) and len(ran) == 10
+assert [r.status for r in ran if r.name != "L1-set-original"] == ["pass"] * (len(ran) - 1)
+assert len(ran) == 11 and {r.status for r in ran if r.name == "L1-set-original"} == {"xfail"}
 
 # %% [markdown]
-# Forward passes at every dtype and batch size, and all six SET cases — sign and magnitude
-# rules, forbidden regrowth of removed cells (and its fallback in a nearly full layer), the
-# isolation guard, hand-made ties — agree
-# exactly with refset: same links, weights equal to ~1e-16.
+# Forward passes at every dtype and batch size, and all six SET cases of the papers' rule —
+# sign and magnitude rules, forbidden regrowth of removed cells (and its fallback in a nearly
+# full layer), the isolation guard, hand-made ties — agree exactly with refset: same links,
+# weights equal to ~1e-16. The seventh SET case, `L1-set-original`, is the authors' published
+# code (refset's `fidelity="authors"`: threshold removal, no isolation guard); this port
+# implements the papers' rule, so it declares that case an expected failure (`xfail`), as a
+# port's `--expected-failures` file would.
 #
 # ## 4. A bug, and the case that catches it
 #

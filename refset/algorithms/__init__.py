@@ -1,7 +1,7 @@
 """Topology-evolution methods, one module per algorithm."""
-from .sparse_evolutionary import SetStepResult, select_prune, set_step
+from .sparse_evolutionary import SetStepResult, original_thresholds, select_prune, set_step
 
-__all__ = ["SetStepResult", "select_prune", "set_step"]
+__all__ = ["SetStepResult", "original_thresholds", "select_prune", "set_step"]
 
 from .path_weight import EvolutionStepResult, path_weight_step, update_schedule  # noqa: E402
 from .sensitivity import sensitivity, sensitivity_step  # noqa: E402

@@ -43,6 +43,12 @@ Deviations
   the value equals ``|pruned ∩ regrown| / |regrown|``.
 - A percolation that would remove every neuron of a hidden layer raises ``RuntimeError`` (no
   signal could reach the output).
+- The authors' code (:mod:`refset.fidelity`, ``fidelity="authors"``) is reproduced by options:
+  ``prune="original"`` (their thresholds, over the masked dense matrix, so exact zeros and
+  1–2 more links than ⌊ζ n⌋ per layer go), ``guard=False``, ``budget`` (regrow up to the
+  initial count; overlap over that target), ``ties=True`` (every candidate tied with the k-th
+  score), ``keep_regrown_state=True`` and ``shortfall="drop"``.  Their percolation keeps dead
+  neurons in the arrays with no links; compaction gives the same network.
 - New links get weight 0 by default (authors' code: explicit zeros in ``values``, so check
   such layers with ``check(allow_zeros=True)``); ``"swi"`` draws from SWI bound to the new
   layer, ``"init"`` from ``init``.
@@ -209,10 +215,13 @@ def percolate(layers):
 
 
 # -- regrowth ----------------------------------------------------------------------------------
-def _prune_mask(values, zeta, rule):
-    """Boolean mask of the links removed by the weight rule (exact zeros too, for "sign")."""
+def _prune_mask(values, zeta, rule, dense=False):
+    """Boolean mask of the links removed by the weight rule (exact zeros too, for "sign").
+
+    ``"original"``: the authors' thresholds computed over the whole masked dense matrix, whose
+    non-links are zeros (``with_zero`` unless the layer is ``dense``)."""
     drop = np.zeros(values.size, dtype=bool)
-    drop[select_prune(values, zeta, rule)] = True
+    drop[select_prune(values, zeta, rule, with_zero=not dense)] = True
     if rule == "sign":
         drop |= values == 0
     return drop
@@ -252,11 +261,29 @@ def _new_values(rng, size, shape, nnz, dtype, mode, init):
     return np.asarray(init(rng, size, shape[0], shape[1], dtype), dtype=dtype)
 
 
-def _overlap(removed_old, regrown_old):
-    if regrown_old.size == 0:
+def _overlap(removed_old, regrown_old, target=None):
+    """|removed ∩ regrown| / |regrown| (or / ``target``, the authors' denominator)."""
+    if target is None and regrown_old.size == 0 or target is not None and target <= 0:
         return None
+    denominator = regrown_old.size if target is None else target
     return float(np.intersect1d(removed_old, regrown_old, assume_unique=True).size
-                 / regrown_old.size)
+                 / denominator)
+
+
+def _top_k_with_ties(layer, k, kernels):
+    """Every non-link scoring at least the ``k``-th best positive CH3-L3 score (the authors'
+    ``scores >= threshold``): the top ``k`` plus all further candidates tied with the last."""
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    best, scores = ch3_l3_top_k(layer, k, kernels=kernels, return_scores=True)
+    if best.size < k:                       # shortfall: every positive candidate is taken
+        return best
+    more = k
+    while True:                             # widen until the last score falls below the k-th
+        more = 2 * more
+        wide, wide_scores = ch3_l3_top_k(layer, more, kernels=kernels, return_scores=True)
+        if wide.size < more or wide_scores[-1] < scores[-1]:
+            return wide[wide_scores >= scores[-1]]
 
 
 def _per_layer(value, n, name):
@@ -269,7 +296,8 @@ def _per_layer(value, n, name):
 
 
 def esml_step(layers, rng, *, zeta=0.3, prune="sign", shortfall="random", new_weights="zero",
-              init=None, frozen=None, kernels=None):
+              init=None, frozen=None, kernels=None, guard=True, budget=None, ties=False,
+              keep_regrown_state=False):
     """One ESML topology update of the sparse layers of an MLP (ALGORITHMS §5.3).
 
     Parameters
@@ -292,6 +320,20 @@ def esml_step(layers, rng, *, zeta=0.3, prune="sign", shortfall="random", new_we
         Early-stopped layers: not pruned, not regrown (percolation still applies).
     kernels : namespace or None
         Kernel backend for CH3-L3 (:func:`refset.get_kernels`); None is the active one.
+    guard : bool, default True
+        Reconnect outputs of the last layer left without inputs (False: the authors' code,
+        quirk ``no_isolation_guard`` of :mod:`refset.fidelity`).
+    budget : list of int or None
+        The authors' regrowth count (quirk ``regrow_to_budget``): layer ``l`` regrows up to
+        ``budget[l]`` links in all (``budget[l] - kept``, at least 0) instead of the number it
+        lost, and its overlap is divided by that target count.  None: ``k = pruned +
+        percolated``.
+    ties : bool, default False
+        Regrow every candidate tied with the ``k``-th CH3-L3 score (quirk ``tie_inclusive``):
+        the count may exceed ``k``.
+    keep_regrown_state : bool, default False
+        A link removed and regrown in this update keeps its old weight and its optimizer
+        state: its ``sources`` entry is its old index (quirk ``regrown_keep_state``).
 
     Returns
     -------
@@ -313,7 +355,7 @@ def esml_step(layers, rng, *, zeta=0.3, prune="sign", shortfall="random", new_we
     _check_layers(layers)
     rng = as_draws(rng)
     zeta = check_float("zeta", zeta, 0.0, 1.0)
-    check_choice("prune", prune, ("sign", "magnitude"))
+    check_choice("prune", prune, ("sign", "magnitude", "original"))
     check_choice("shortfall", shortfall, ("random", "drop"))
     check_choice("new_weights", new_weights, ("zero", "swi", "init"))
     n = len(layers)
@@ -322,7 +364,9 @@ def esml_step(layers, rng, *, zeta=0.3, prune="sign", shortfall="random", new_we
     kernels = get_kernels() if kernels is None else kernels
 
     # 1. prune (per layer); keep[l] are the old link indices that survive the weight rule
-    pruned_mask = [np.zeros(W.nnz, dtype=bool) if frozen[l] else _prune_mask(W.values, zeta, prune)
+    budget = None if budget is None else [int(b) for b in _per_layer(budget, n, "budget")]
+    pruned_mask = [np.zeros(W.nnz, dtype=bool) if frozen[l]
+                   else _prune_mask(W.values, zeta, prune, dense=W.nnz == W.shape[0] * W.shape[1])
                    for l, W in enumerate(layers)]
     keep = [np.flatnonzero(~m) for m in pruned_mask]
     # 2. percolation on the pruned layers, then compaction
@@ -341,42 +385,58 @@ def esml_step(layers, rng, *, zeta=0.3, prune="sign", shortfall="random", new_we
         r, c, shape = _compact(W.rows[src], W.cols[src], W.shape, row_kept, col_kept)
         n_pruned = int(np.count_nonzero(pruned_mask[l]))
         n_perc = int(keep[l].size - src.size)
-        k = 0 if frozen[l] else n_pruned + n_perc
+        if frozen[l]:
+            k = 0
+        elif budget is not None:
+            k = max(budget[l] - src.size, 0)
+        else:
+            k = n_pruned + n_perc
         # 3. regrowth: guard, CH3-L3 top-k, shortfall
         active_rows = np.flatnonzero(np.bincount(r, minlength=shape[0]) > 0).astype(np.int64)
         if active_rows.size == 0:
             active_rows = np.arange(shape[0], dtype=np.int64)
-        guard = (_guard(r, c, shape, active_rows, rng) if l == n - 1
-                 else np.empty(0, dtype=np.int64))
+        guard_links = (_guard(r, c, shape, active_rows, rng) if l == n - 1 and guard
+                       else np.empty(0, dtype=np.int64))
         current = CooMatrix(r, c, W.values[src], shape)
-        best = ch3_l3_top_k(current, max(k - guard.size, 0), kernels=kernels)
-        short = max(k - guard.size, 0) - best.size
+        wanted = max(k - guard_links.size, 0)
+        best = (_top_k_with_ties(current, wanted, kernels) if ties
+                else ch3_l3_top_k(current, wanted, kernels=kernels))
+        short = max(wanted - best.size, 0)
         fill = np.empty(0, dtype=np.int64)
         if short and shortfall == "random":
-            occupied = np.concatenate([current.linear(), guard, best])
+            occupied = np.concatenate([current.linear(), guard_links, best])
             fill = _fill_random(occupied, active_rows, shape, short, rng)
-        new = np.sort(np.concatenate([guard, best, fill]))
+        new = np.sort(np.concatenate([guard_links, best, fill]))
         old_lin = current.linear()
+        nr, nc = np.divmod(new, np.int64(shape[1]))   # the new links in old coordinates
+        regrown_old = ((nr if row_kept is None else row_kept[nr]) * np.int64(W.shape[1])
+                       + (nc if col_kept is None else col_kept[nc]))
         # merge kept and regrown links (disjoint, both sorted)
         linear = np.concatenate([old_lin, new])
         order = np.argsort(linear, kind="stable")
-        values = np.concatenate([W.values[src], _new_values(
-            rng, new.size, shape, linear.size, W.values.dtype, new_weights, inits[l])])
-        source = np.concatenate([src, np.full(new.size, -1, dtype=np.int64)])
+        new_values = _new_values(rng, new.size, shape, linear.size, W.values.dtype, new_weights,
+                                 inits[l])
+        new_source = np.full(new.size, -1, dtype=np.int64)
+        if keep_regrown_state:                       # removed now, regrown now: old state back
+            at = np.searchsorted(W.linear(), regrown_old)
+            hit = at < W.nnz
+            hit[hit] = W.linear()[at[hit]] == regrown_old[hit]
+            new_source[hit] = at[hit]
+            new_values[hit] = W.values[at[hit]]
+        values = np.concatenate([W.values[src], new_values])
+        source = np.concatenate([src, new_source])
         result.layers.append(CooMatrix.from_linear(linear[order], values[order], shape))
         result.sources.append(source[order])
         # overlap in old coordinates
         removed_old = np.setdiff1d(W.linear(), W.linear()[src], assume_unique=True)
-        nr, nc = np.divmod(new, np.int64(shape[1]))
-        regrown_old = ((nr if row_kept is None else row_kept[nr]) * np.int64(W.shape[1])
-                       + (nc if col_kept is None else col_kept[nc]))
         result.pruned.append(n_pruned)
         result.percolated.append(n_perc)
         result.regrown.append(int(new.size))
         result.shortfall.append(int(short))
-        result.guarded.append(int(guard.size))
+        result.guarded.append(int(guard_links.size))
         result.dropped.append(int(n_pruned + n_perc - new.size))
-        result.overlap.append(_overlap(removed_old, regrown_old))
+        result.overlap.append(_overlap(removed_old, regrown_old,
+                                       None if budget is None or frozen[l] else k))
     return result
 
 

@@ -48,9 +48,13 @@ def load_dataset(name="synthetic", data_dir=None, *, test_size=1 / 3, seed=0,
         ``"fashion-mnist"``, which use their official 60000/10000 split.
     seed : None, int or numpy.random.Generator, default 0
         Seed of the stratified split (and of the synthetic generator).
-    standardize : bool, default True
-        Z-score both splits with the training mean and (training std + 1e-4); see
-        :func:`refset.datasets.standardize`.
+    standardize : True, False or "global", default True
+        True: z-score every feature of both splits with its training mean and (training std
+        + 1e-4); see :func:`refset.datasets.standardize`.  ``"global"``: the CHT authors'
+        normalisation (quirk ``global_normalisation`` of :mod:`refset.fidelity`): images
+        scaled to [0, 1], then one mean and one std for all features — PyTorch's usual
+        constants for MNIST (0.1307, 0.3081) and Fashion-MNIST (0.2860, 0.3530), the
+        training set's overall mean and std for other datasets.
     download : bool, default False
         Fetch missing files from their canonical URL and verify them; present files are
         verified but not downloaded again.
@@ -82,6 +86,8 @@ def load_dataset(name="synthetic", data_dir=None, *, test_size=1 / 3, seed=0,
     Dataset(synthetic: 1333 train / 667 test, 200 features, 4 classes)
     """
     spec = get_spec(name)
+    if standardize not in (True, False, "global"):
+        raise ValueError(f"standardize must be True, False or 'global', got {standardize!r}")
     test_size = check_float("test_size", test_size, 0, 1, low_open=True, high_open=True)
     if synthetic and spec.kind != "synthetic":
         raise ValueError(f"synthetic options apply only to the 'synthetic' dataset, not {spec.name!r}")
@@ -97,7 +103,10 @@ def load_dataset(name="synthetic", data_dir=None, *, test_size=1 / 3, seed=0,
     X_train, y_train = _read_idx_pair(paths[0], paths[1])
     X_test, y_test = _read_idx_pair(paths[2], paths[3])
     y_all, classes = encode_labels(np.concatenate([y_train, y_test]))
-    if standardize:
+    if standardize == "global":
+        X_train, X_test = _global_normalize(X_train / 255.0, X_test / 255.0,
+                                            GLOBAL_CONSTANTS.get(spec.name))
+    elif standardize:
         X_train, X_test = _standardize(X_train, X_test)
     return Dataset(spec.name, X_train, y_all[:len(y_train)], X_test, y_all[len(y_train):],
                    classes)
@@ -107,9 +116,23 @@ def _split_dataset(name, X, y, test_size, seed, standardize):
     y_idx, classes = encode_labels(y)
     train, test = stratified_split(y_idx, test_size=test_size, seed=seed)
     X_train, X_test = X[train], X[test]
-    if standardize:
+    if standardize == "global":
+        X_train, X_test = _global_normalize(X_train, X_test)
+    elif standardize:
         X_train, X_test = _standardize(X_train, X_test)
     return Dataset(name, X_train, y_idx[train], X_test, y_idx[test], classes)
+
+
+#: (mean, std) of the images scaled to [0, 1], as the CHT authors' code normalises them.
+GLOBAL_CONSTANTS = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+
+
+def _global_normalize(X_train, X_test, constants=None):
+    """(X - m) / s with one scalar mean and std (given, else the training set's)."""
+    if constants is None:
+        constants = (float(X_train.mean()), float(X_train.std()) or 1.0)
+    m, sd = constants
+    return (np.ascontiguousarray((X_train - m) / sd), np.ascontiguousarray((X_test - m) / sd))
 
 
 def _read_mat(path):

@@ -26,6 +26,7 @@ sensitivity = importlib.import_module("refset.algorithms.sensitivity")
 sparse_evolutionary = importlib.import_module("refset.algorithms.sparse_evolutionary")
 from ..draws import Draws
 from ..erdos_renyi import erdos_renyi_layer as _er
+from ..fidelity import AUTHORS
 from ._format import Layer
 
 __all__ = ["CASES", "MIN_MARGIN", "build"]
@@ -75,15 +76,17 @@ class _Margins:
             setattr(module, name, wrapper(getattr(module, name)))
 
         def prune_wrapper(f):
-            def select_prune(values, zeta, rule="sign"):
-                groups = ([np.abs(values)] if rule == "magnitude" else
-                          [np.abs(values[values < 0]), values[values > 0]])
+            def select_prune(values, zeta, rule="sign", **kw):
+                # "original" compares values with thresholds taken from the values themselves:
+                # no sum is involved, so no summation order can move its boundary
+                groups = ([] if rule == "original" else [np.abs(values)] if rule == "magnitude"
+                          else [np.abs(values[values < 0]), values[values > 0]])
                 for g in groups:
                     k = int(np.floor(zeta * g.size))
                     if 0 < k < g.size:
                         s = np.sort(g)
                         margins.gap(s[k - 1], s[k])
-                return f(values, zeta, rule)
+                return f(values, zeta, rule, **kw)
             return select_prune
 
         def guarded_wrapper(f):
@@ -362,6 +365,96 @@ def _esml_case(new_weights, shortfall, eps=1.2, widths=(10, 12, 12, 12)):
     return build
 
 
+# -- the authors'-code mode (ALGORITHMS §7, refset.fidelity) -----------------------------------
+
+PIN_ORIGINAL_PRUNE = (
+    "the original SET code's thresholds: v = sorted values, f = first index of min |v|, "
+    "L = n - (first index of min |v| in reversed v), t_neg = v[int((1 - zeta) f)], "
+    "t_pos = v[int(min(n - 1, L + zeta (n - L)))]; removed: t_neg <= w <= t_pos (so ties at "
+    "either threshold and exact zeros go)")
+
+
+def _prune_case(rule, kind, zeta=0.3, with_zero=False):
+    def build(seed):
+        rng = np.random.default_rng(seed)
+        if kind == "ties":        # hand-made: ties at both thresholds and exact zeros
+            values = np.array([-0.5, -0.4, -0.3, -0.3, -0.2, -0.1, 0.0, 0.0, 0.15, 0.25,
+                               0.25, 0.35, 0.45, 0.55, -0.3, 0.25, 0.6, -0.6])
+        else:
+            values = np.round(rng.standard_normal(300), 3)   # rounded: many ties, a few zeros
+        pin = {"sign": "floor(zeta * n_neg) negatives and floor(zeta * n_pos) positives closest "
+                       "to zero, ties by index", "original": PIN_ORIGINAL_PRUNE}[rule]
+        if with_zero:
+            pin += ("; with_zero: computed as if one more 0 were among the values (the CHT "
+                    "authors sort the whole masked dense matrix)")
+        what = {"ties": "18 hand-made values with ties at both thresholds and two zeros",
+                "random": "300 normal values rounded to 3 decimals (ties, zeros)"}[kind]
+        return {"description": f"SET removal alone, rule {rule!r}{' with_zero' * with_zero}, "
+                               f"zeta {zeta}: {what}; returns the removed indices",
+                "spec": "ALGORITHMS §2.1 and §7", "pins": {"removal": pin},
+                "inputs": {"values": values, "zeta": zeta, "rule": rule, "with_zero": with_zero},
+                "tolerance": F64, "ties": True}
+    return build
+
+
+def _er_replacement(seed):
+    args = (20, 15, 1.2)
+    u = _record(lambda d: _er(*args, d, mode="replacement"), seed)
+    return {"description": "Erdős–Rényi layer 20 x 15, eps 1.2, mode 'replacement' (the original "
+                           "SET code): 42 cells drawn with replacement, duplicates collapse, no "
+                           "isolation repair",
+            "spec": "ALGORITHMS §1 and §7",
+            "pins": {"count": "round(eps (n_in + n_out)) draws of integers(n_in n_out)",
+                     "cells": "the distinct drawn cells, sorted linear indices",
+                     "repair": "none (isolated neurons stay)",
+                     "weights": "0.1 * standard_normal per distinct cell, in (row, col) order"},
+            "inputs": {"n_in": 20, "n_out": 15, "epsilon": 1.2, "uniforms": u,
+                       "mode": "replacement"}, "tolerance": F64}
+
+
+def _set_original(seed):
+    """The original code's SET step where its removal isolates neurons: no guard."""
+    for s in range(seed, seed + 500):
+        L = _layer(10, 8, 0.95, np.random.default_rng(s))
+        W = L.to_coo()
+        drop = sparse_evolutionary.select_prune(W.values, 0.5, "original")
+        keep = np.setdiff1d(np.arange(W.nnz), drop)
+        if np.unique(W.rows[keep]).size < 10 and np.unique(W.cols[keep]).size < 8:
+            break
+    u = _record(lambda d: sparse_evolutionary.set_step(W, 0.5, d, prune="original",
+                                                        guard=False), seed + 1)
+    pins = dict(PIN_SET, removal=PIN_ORIGINAL_PRUNE,
+                isolation_guard="none: every new cell by rank among the free cells")
+    return {"description": "one SET step of the original code (zeta 0.5): threshold removal that "
+                           "empties rows and columns, no isolation guard",
+            "spec": "ALGORITHMS §2 and §7", "pins": pins,
+            "inputs": {"layer": L, "zeta": 0.5, "uniforms": u, "prune": "original",
+                       "allow_regrow_removed": True, "guard": False},
+            "tolerance": F64, "seed_used": s}
+
+
+def _esml_authors(seed):
+    rng = np.random.default_rng(seed)
+    layers = _network((10, 12, 12, 12), 1.5, rng)
+    budget = [L.rows.size + 2 for L in layers]          # the authors' n_params: a random count
+    opts = {"zeta": 0.3, "prune": "original", "shortfall": "drop", "new_weights": "zero",
+            "guard": False, "budget": budget, "ties": True, "keep_regrown_state": True}
+    u = _record(lambda d: cht.esml_step([L.to_coo() for L in layers], d, **opts), seed + 1)
+    return {"description": "one ESML step of the CHT authors' code on 10x12x12x12, eps 1.5: "
+                           "threshold removal over the masked dense matrix, percolation, "
+                           "regrowth up to the budget with every candidate tied at the k-th "
+                           "score, removed-and-regrown links keep their weights, no guard",
+            "spec": "ALGORITHMS §5.3 and §7",
+            "pins": {"removal": PIN_ORIGINAL_PRUNE + ", with one extra 0 among the values",
+                     "percolation": "backward then forward sweeps; hidden layers compacted",
+                     "regrowth": "k = budget - kept (>= 0); every non-link whose CH3-L3 score "
+                                 "is >= the k-th best positive score; fewer than k: all positive "
+                                 "ones (shortfall dropped)",
+                     "new_weights": "0, except a link removed and regrown in this step: its old "
+                                    "weight", "guard": "none"},
+            "inputs": {"layers": layers, "uniforms": u, **opts}, "tolerance": F64, "ties": True}
+
+
 # -- L2: short training runs --------------------------------------------------------------------
 
 def _train_case(method, extra=None, epochs=3):
@@ -376,14 +469,29 @@ def _train_case(method, extra=None, epochs=3):
         if method == "cht":
             params.update({"hidden_layer_sizes": [8, 8], "method_options": {"sparsity": 0.6}})
         params.update(extra or {})
+        authors = params.get("fidelity", "paper") != "paper"
 
         def run(d):
             from .. import SparseMLP
             p = dict(params, hidden_layer_sizes=tuple(params["hidden_layer_sizes"]))
             SparseMLP(**p, backend="numpy", seed=d).fit(X, y)
         u = _record(run, seed + 1)
-        return {"description": f"{epochs} epochs of a tiny MLP, method {method!r}, batch 16: "
-                               "topology, weights, biases and training loss after every epoch",
+        fid = params.get("fidelity")
+        fid_text = ("" if not authors else ", fidelity authors" if fid == "authors"
+                    else ", the authors' quirks but float32")
+        pins_authors = {} if not authors else {
+            "fidelity": "refset.fidelity quirks: " + ", ".join(
+                AUTHORS[method] if fid == "authors" else fid),
+            "authors_init": "SET: integers() cells with replacement, one weight per distinct "
+                            "cell. CHT: one binomial(n_in n_out, 1 - S) budget per layer, CSTI "
+                            "with ties at the budget's threshold, weights drawn then one random() "
+                            "per link (kept where u >= S, else 0); then sparse biases "
+                            "sigma * standard_normal (sigma the layer's SWI sigma); output "
+                            "weights and biases uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))"}
+        return {"description": f"{epochs} epochs of a tiny MLP, method {method!r}{fid_text}"
+                               f"{', loss mse' if params.get('loss') == 'mse' else ''}, "
+                               "batch 16: topology, weights, biases and training loss after "
+                               "every epoch",
                 "spec": "ALGORITHMS §3 and the method's section",
                 "pins": {"batch_order": "permutation(n) at the start of each epoch",
                          "dropout": "per hidden layer, after ReLU: random((n_units, batch)) in "
@@ -395,7 +503,7 @@ def _train_case(method, extra=None, epochs=3):
                          "updates": "after every epoch but the last",
                          "optimizer_state": "new links start with zero momentum; kept links "
                                             "keep theirs",
-                         "weight_decay": "coupled (added to the gradient)"},
+                         "weight_decay": "coupled (added to the gradient)", **pins_authors},
                 "inputs": {"X": X, "y": y, "params": params, "uniforms": u},
                 "tolerance": TRAIN}
     return build
@@ -445,6 +553,18 @@ _add("L2-train-set-dropout", 2, "train", _train_case("set", {"dropout": 0.2}))
 _add("L2-train-path-weight", 2, "train", _train_case("path-weight"))
 _add("L2-train-sensitivity", 2, "train", _train_case("sensitivity"))
 _add("L2-train-cht", 2, "train", _train_case("cht"))
+_add("L1-set-prune-sign", 1, "set_prune", _prune_case("sign", "random"))
+_add("L1-set-prune-original", 1, "set_prune", _prune_case("original", "random"))
+_add("L1-set-prune-original-ties", 1, "set_prune", _prune_case("original", "ties"))
+_add("L1-cht-prune-original", 1, "set_prune", _prune_case("original", "random", with_zero=True))
+_add("L1-er-replacement", 1, "erdos_renyi_layer", _er_replacement)
+_add("L1-set-original", 1, "set_step", _set_original)
+_add("L1-esml-authors", 1, "esml_step", _esml_authors)
+_add("L2-train-set-authors", 2, "train", _train_case("set", {"fidelity": "authors",
+                                                             "loss": "mse"}))
+# every quirk of the CHT authors' code but float32 (the oracle's tolerances are float64's)
+_add("L2-train-cht-authors", 2, "train", _train_case("cht", {"fidelity": [
+    q for q in AUTHORS["cht"] if q not in ("float32", "global_normalisation")]}))
 
 
 def build(name, reference, first_seed=0, max_tries=50):

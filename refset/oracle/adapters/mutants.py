@@ -106,11 +106,11 @@ def _train_with(model_class):
 
 # -- the buggy sub-steps --------------------------------------------------------------------------
 
-def _prune_farthest_negatives(values, zeta, rule="sign"):
+def _prune_farthest_negatives(values, zeta, rule="sign", with_zero=False):
     """select_prune whose sign groups are sorted by value: for the negatives the "smallest"
     values are the most negative ones, the farthest from zero."""
-    if rule == "magnitude":
-        return _select_prune(values, zeta, rule)
+    if rule != "sign":
+        return _select_prune(values, zeta, rule, with_zero=with_zero)
     chosen = []
     for idx in (np.flatnonzero(values < 0), np.flatnonzero(values > 0)):
         order = np.argsort(values[idx], kind="stable")          # BUG: by value, not |value|
@@ -118,8 +118,11 @@ def _prune_farthest_negatives(values, zeta, rule="sign"):
     return np.sort(np.concatenate(chosen))
 
 
-def _prune_ceil(values, zeta, rule="sign"):
-    """select_prune with ``ceil(zeta * n)`` links per group."""
+def _prune_ceil(values, zeta, rule="sign", with_zero=False):
+    """select_prune with ``ceil(zeta * n)`` links per group (the original code's thresholds are
+    left alone: they have no count)."""
+    if rule == "original":
+        return _select_prune(values, zeta, rule, with_zero=with_zero)
     groups = ([np.arange(values.size)] if rule == "magnitude" else
               [np.flatnonzero(values < 0), np.flatnonzero(values > 0)])
     chosen = []

@@ -14,7 +14,8 @@ __all__ = ["make", "make_train", "FUNCTIONS"]
 
 FUNCTIONS = ("sparse_forward", "sparse_backward", "sparse_gradient", "path_products",
              "ch3_l3_scores", "path_importance", "erdos_renyi_layer", "swi_weights",
-             "set_step", "path_weight_step", "sensitivity_step", "esml_step", "train")
+             "set_prune", "set_step", "path_weight_step", "sensitivity_step", "esml_step",
+             "train")
 
 
 def make_train(backend, model_class):
@@ -44,7 +45,7 @@ def make(backend):
     from ... import SparseMLP, get_kernels
     from ...algorithms import ch3_l3_scores as _ch3, esml_step as _esml
     from ...algorithms import path_weight_step as _pw, sensitivity_step as _sens
-    from ...algorithms import set_step as _set
+    from ...algorithms import select_prune as _select_prune, set_step as _set
     from ...algorithms.paths import connection_importance, node_importance
     from ...draws import Draws
     from ...erdos_renyi import erdos_renyi_layer as _er
@@ -102,9 +103,12 @@ def make(backend):
         init = SWI().for_layer(n_in, n_out, nnz)
         return init(Draws.replay(uniforms), nnz, n_in, n_out, np.float64)
 
-    def set_step(layer, zeta, uniforms, prune="sign", allow_regrow_removed=True):
+    def set_prune(values, zeta, rule="sign", with_zero=False):
+        return _select_prune(np.asarray(values), zeta, rule, with_zero=with_zero)
+
+    def set_step(layer, zeta, uniforms, prune="sign", allow_regrow_removed=True, guard=True):
         step = _set(coo(layer), zeta, Draws.replay(uniforms), prune=prune,
-                    allow_regrow_removed=allow_regrow_removed)
+                    allow_regrow_removed=allow_regrow_removed, guard=guard)
         return Layer.from_coo(step.layer)
 
     def path_weight_step(layers, scales, uniforms, **options):
