@@ -19,6 +19,37 @@ with ``prune="original"`` whatever ``prune`` says; with ``"float32"`` on, it tra
 float32.  :func:`effective_settings` lists what a configuration finally uses, and the model
 records it (``SparseMLP.effective_params()``).
 
+Deviations
+----------
+What the authors' mode does *not* reproduce, and why (each difference is small or cannot be
+replayed; the side-by-side reports in ``experiments/set_original.md`` and
+``experiments/cht_authors.md`` measure what remains):
+
+- Randomness: the published codes draw from numpy's / PyTorch's global generators in their
+  own order; refset draws from its :class:`refset.draws.Draws` stream.  Runs agree in law (the
+  same distributions), not draw for draw; removal, which is deterministic, agrees exactly.
+- Data splits are the data's business: the original SET script splits at random (not
+  stratified) with ``np.random.seed(0)``; the experiment scripts reproduce that split, while
+  :func:`refset.load_dataset` stratifies.
+- The original SET script evaluates the test set in batches of 2 and leaves the output of an
+  odd last sample at zero (predicted as class 0): a reporting slip worth at most 1/57 of
+  TOX-171's test accuracy (COIL20's and lung's test sets are even); not reproduced.
+- CHT: ``masked_csti_weights`` keeps each CSTI link's weight with probability ``1 - S``
+  independently, where the authors' random mask (whose count is also the budget) overlaps
+  the CSTI links hypergeometrically — the same law up to the dependence on one count.  The
+  SWI σ uses the CSTI layer's count (the budget plus ties), not the random mask's.
+- CHT: PyTorch's SGD keeps ``buf = μ buf + g`` and steps ``lr · buf``; refset keeps
+  ``v = μ v − η g``.  The two agree while the learning rate is constant and differ by the
+  per-epoch change of the linear decay (1 % of the initial rate per epoch) otherwise.
+- CHT: the authors compute the CSTI threshold in float32 (``torch.Tensor`` of the float64
+  correlation), so nearly equal correlations can tie there and not in refset's float64; and
+  when a budget exceeds the positive correlations, their ``>=`` on a threshold of 0 would
+  take every cell, while refset fills the budget with zero cells in (row, col) order.
+- CHT: the masked-out cells of the authors' dense weight tensor hold their initial values
+  until the first update, so weight decay gives them momentum (≈ 5e-5) that a link regrown
+  there at the first update inherits; refset's new links start at 0.
+- The authors ran on a GPU; float32 sums in another order change the last bits.
+
 Examples
 --------
 >>> sorted(resolve("authors", "set"))[:3]

@@ -126,3 +126,40 @@ def test_method_option_errors_are_one_line(tmp_path, capsys, argv, match):
         assert code == 2
     err = capsys.readouterr().err
     assert match in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_train_fidelity_authors(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", *SMALL, "--loss", "mse", "--fidelity", "authors", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["fidelity"] == "authors"
+    from refset import SparseMLP
+    model = SparseMLP.load(out / "model.npz")
+    assert model.effective_params()["prune"] == "original"
+    out = tmp_path / "quirks"
+    assert main(["train", *SMALL, "--quirks", "prune_thresholds,drop_last_batch",
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["fidelity"] == [
+        "prune_thresholds", "drop_last_batch"]
+
+
+def test_train_cht_authors_normalises_the_data_globally(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--method", "cht", "--hidden", "200,200", "--epochs", "1", "--quiet",
+                 "--fidelity", "authors", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["data"]["standardize"] == "global"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--quirks", "masked_csti_weights"], "quirk 'masked_csti_weights' belongs to method 'cht'"),
+    (["--quirks", "nope"], "--quirks must be comma-separated quirk names"),
+    (["--quirks", "prune_thresholds", "--fidelity", "authors"], "--quirks replaces --fidelity"),
+    (["--method", "sensitivity", "--fidelity", "authors"], "fidelity='authors' is available"),
+])
+def test_bad_fidelity_exits_with_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(["train", *args, "--out", str(tmp_path / "x")]))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
