@@ -17,6 +17,10 @@
 # Sections: (1) the density formula, (2) degree distributions before and after training,
 # (3) one SET step on a tiny layer, (4) training curves and where the time goes.
 #
+# Every figure and number here comes from refset's default `fidelity="paper"` (the algorithm
+# as the papers describe it); section 3 also shows the original code's removal rule
+# (`fidelity="authors"`, ALGORITHMS §7) beside it.
+#
 # Set `REFSET_TUTORIAL_FAST=1` for the small configuration that CI runs (well under 30 s);
 # without it the tutorial trains the larger networks (a couple of minutes).
 

@@ -28,6 +28,9 @@
 #    where regrowth goes, and the time-varying schedule of λ, ζ, δ;
 # 5. SET, Path-Weight and Sensitivity side by side on a real data set.
 #
+# Every figure here comes from refset's default `fidelity="paper"`: Path-Weight and
+# Sensitivity have no published code, so they have no authors' mode.
+#
 # Set `REFSET_TUTORIAL_FAST=1` for the small configuration that CI runs (about 10 s);
 # without it sections 3-5 use larger networks, more epochs and three seeds (about 7 minutes
 # on one core).

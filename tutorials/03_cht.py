@@ -18,6 +18,12 @@
 # 3. a short ESML run: overlap, percolation, shrinking hidden layers, early stop;
 # 4. SET versus CHT on MNIST: test accuracy per epoch and the area across the epochs (AAE).
 #
+# Every figure here comes from refset's default `fidelity="paper"` (CSTI, SWI and ESML as the
+# paper describes them). The authors' published code behaves differently in ways that matter
+# (most CSTI links start at 0, so the hidden layers shrink to a few hundred units at the first
+# update); `SparseMLP(fidelity="authors")` reproduces it, and `experiments/cht_authors.md`
+# compares both with the authors' code run side by side.
+#
 # MNIST is read from `$REFSET_DATA` (never downloaded); without it the tutorial falls back to
 # synthetic 14 × 14 "images" and says so. Set `REFSET_TUTORIAL_FAST=1` for the small
 # configuration CI runs (a subset of MNIST, a few epochs, well under 30 s); without it the

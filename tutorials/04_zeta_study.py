@@ -23,6 +23,10 @@
 # 4. interrupting a sweep and resuming it;
 # 5. where the real reproduction lives, and how to run it on several cores or a Dask cluster.
 #
+# Every figure here comes from refset's default `fidelity="paper"` (the papers' SET: ⌊ζ n⌋
+# per sign, exact Erdős–Rényi counts, no quirks of the original code; those are
+# `fidelity="authors"`, compared with the original code in `experiments/set_original.md`).
+#
 # Set `REFSET_TUTORIAL_FAST=1` for the small configuration that CI runs (about 15 s on one
 # core): a small network for 10 epochs on COIL20 when `$REFSET_DATA` holds `COIL20.mat`, else
 # on refset's synthetic data. Without it, section 2 trains the paper's 3 × 3000 network on
