@@ -51,7 +51,7 @@ from .algorithms.sparse_evolutionary import set_step
 from .erdos_renyi import erdos_renyi_count, erdos_renyi_layer
 from . import fidelity as _fidelity
 from .initializers import SWI, TorchLinear, get_initializer
-from .methods import METHODS, make_method
+from .methods import DEFAULTS as METHOD_DEFAULTS, METHODS, make_method
 from .sparse import CooMatrix
 
 __all__ = ["SparseMLP"]
@@ -295,11 +295,10 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         options = self.method_options
         if options is None or isinstance(options, dict):
             options = dict(options or {})
-        overrides = _fidelity.effective_settings(self._quirks())
-        if isinstance(options, dict):
-            from .methods import DEFAULTS
+        if isinstance(options, dict):     # a quirk overrides the method option it concerns
+            overrides = _fidelity.effective_settings(self._quirks())
             options.update({k: v for k, v in overrides.items()
-                            if k in DEFAULTS.get(self.method, {})})
+                            if k in METHOD_DEFAULTS.get(self.method, {})})
         return make_method(self.method, options)
 
     def _setting(self, key):
@@ -323,14 +322,14 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         dtype = _resolve_dtype(self._p("dtype"))
         method = self._method()
         quirks = self._quirks()
-        self._csti_budget = None
+        budget = None                     # the CHT authors' per-layer link budget
         n_sparse = len(sizes) - 1 - (1 if self._setting("dense_output") else 0)
         if method.name == "cht" and method.options["topology_init"] == "csti":
             if n_sparse == len(sizes) - 1:
                 raise ValueError("CSTI correlates input features, so it builds the hidden "
                                  "layers only: use dense_output=True (the default for CHT) or "
                                  "method_options={'topology_init': 'erdos_renyi'}")
-            self.layers_ = self._csti_layers(X, sizes[:n_sparse + 1], method, rng, dtype)
+            self.layers_, budget = self._csti_layers(X, sizes[:n_sparse + 1], method, rng, dtype)
         else:
             self.layers_ = []
             for n_in, n_out in zip(sizes[:n_sparse], sizes[1:n_sparse + 1]):
@@ -361,14 +360,16 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         self._rng = rng
         self.method_state_ = method.initial_state(self)
         if method.name == "cht" and "regrow_to_budget" in quirks:
-            budget = getattr(self, "_csti_budget", None)
-            self.method_state_["budget"] = (list(budget) if isinstance(budget, list)
+            self.method_state_["budget"] = (budget if budget is not None
                                             else [W.nnz for W in self.layers_[:n_sparse]])
         self._mean_grads = None
         self._refresh_caches()
 
     def _csti_layers(self, X, sizes, method, rng, dtype):
-        """CSTI topology (ALGORITHMS §5.1) for the sparse layers ``sizes``."""
+        """CSTI topology (ALGORITHMS §5.1) for the sparse layers ``sizes``: (layers, budget).
+
+        ``budget`` is None, or with the quirk ``tie_inclusive`` the authors' per-layer link
+        count (that of a random Bernoulli(1 - S) mask, drawn first)."""
         from .csti import csti_layers
 
         if X is None:
@@ -384,14 +385,15 @@ class SparseMLP(_Numerics, _TopologyEvolution):
                  for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         quirks = self._quirks()
         tie_inclusive = "tie_inclusive" in quirks
-        budget = "exact"
+        budget = None
         if tie_inclusive:       # the count of each layer's random mask (the authors' n_params)
-            budget = [int(rng.binomial(a * b, 1 - sparsity)) for a, b in zip(sizes[:-1], sizes[1:])]
-        self._csti_budget = budget
-        return csti_layers(X, sizes, sparsity=sparsity, rng=rng, init=inits, dtype=dtype,
-                           budget=budget, ties=tie_inclusive,
-                           repair="no_isolation_guard" not in quirks,
-                           masked_weights="masked_csti_weights" in quirks)
+            budget = [int(rng.binomial(a * b, 1 - sparsity))
+                      for a, b in zip(sizes[:-1], sizes[1:])]
+        layers = csti_layers(X, sizes, sparsity=sparsity, rng=rng, init=inits, dtype=dtype,
+                             budget="exact" if budget is None else budget, ties=tie_inclusive,
+                             repair="no_isolation_guard" not in quirks,
+                             masked_weights="masked_csti_weights" in quirks)
+        return layers, budget
 
     # -- training ---------------------------------------------------------------------
     def _encode(self, y):
@@ -448,6 +450,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         :func:`refset.algorithms.path_weight_step`, :func:`~refset.algorithms.sensitivity_step`,
         :func:`~refset.algorithms.esml_step`).
         """
+        self._quirks_cache = None            # fidelity may have changed since the last fit
         dtype = _resolve_dtype(self._p("dtype"))
         X = check_finite_2d("X", X, dtype=dtype)
         y = check_labels("y", y, X.shape[0])
