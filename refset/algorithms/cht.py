@@ -135,8 +135,11 @@ def _percolation_masks(rows, cols, shapes):
         k = np.flatnonzero(in_deg > 0).astype(np.int64)
         if k.size == 0:
             raise RuntimeError(f"percolation removed every neuron of hidden layer {h} (the "
-                               f"output of sparse layer {h}): no signal can reach the output; "
-                               "lower zeta")
+                               f"output of sparse layer {h}): no signal can reach the output. "
+                               "Lower zeta; or, if most weights are exactly 0 (the quirk "
+                               "masked_csti_weights: links still at 0 all go at an update), "
+                               "use it within fidelity='authors', whose other quirks let its "
+                               "network survive the first update as the authors' code does")
         kept.append(k)
     return alive, kept
 
