@@ -515,6 +515,17 @@ def _fmt_range(vals, fmt="{:.3f}"):
     return f"{mid} [{lo}, {hi}]"
 
 
+def _time_split(rs, train, evaluation, topology):
+    """Per-epoch times of the runs ``rs`` under the given keys: training, evaluation,
+    topology (epochs with an update) and their total over the epochs that had an update."""
+    tr = [t for r in rs for t in r[train]]
+    ev = [t for r in rs for t in r[evaluation]]
+    to = [t for r in rs for t in r[topology][:r["epochs"] - 1]]
+    tot = [a + b + c for r in rs for a, b, c in
+           zip(r[train][:-1], r[evaluation][:-1], r[topology][:-1])]
+    return tr, ev, to, tot
+
+
 def report(out):
     runs = _runs(out)
     if not runs:
@@ -560,12 +571,8 @@ def report(out):
             rs = by.get((d, v))
             if not rs:
                 continue
-            tr = [t for r in rs for t in r["seconds_train"]]
-            ev = [t for r in rs for t in r["seconds_eval"]]
-            to = [t for r in rs for t in r["seconds_topology"][:r["epochs"] - 1]]
-            tot = [a + b + c for r in rs for a, b, c in
-                   zip(r["seconds_train"][:-1], r["seconds_eval"][:-1],
-                       r["seconds_topology"][:-1])]
+            tr, ev, to, tot = _time_split(rs, "seconds_train", "seconds_eval",
+                                          "seconds_topology")
             med = statistics.median(tot)
             if v == "original":
                 ref_total = med
@@ -592,11 +599,7 @@ def report(out):
             rs = [r for r in by.get((d, v), []) if "cpu_train" in r]
             if not rs:
                 continue
-            tr = [t for r in rs for t in r["cpu_train"]]
-            ev = [t for r in rs for t in r["cpu_eval"]]
-            to = [t for r in rs for t in r["cpu_topology"][:r["epochs"] - 1]]
-            tot = [a + b + c for r in rs for a, b, c in
-                   zip(r["cpu_train"][:-1], r["cpu_eval"][:-1], r["cpu_topology"][:-1])]
+            tr, ev, to, tot = _time_split(rs, "cpu_train", "cpu_eval", "cpu_topology")
             med = statistics.median(tot)
             if v == "original":
                 ref_total = med
