@@ -42,8 +42,10 @@ topology frozen after epoch 24–27 (the authors' code, one seed: 97.57 %, ANP 0
 to the papers' mode ``update_interval_3`` +0.22, ``global_normalisation`` +0.24,
 ``torch_default_output`` +0.13, ``random_sparse_biases`` +0.04 points; removed from the authors'
 mode ``masked_csti_weights`` −0.33 (and ANP 0.84 instead of 0.22: it is the quirk that makes
-the network percolate), ``update_interval_3`` −0.44.  The other CHT quirks were not measured
-alone.
+the network percolate), ``update_interval_3`` −0.44, ``float32`` −0.14, ``prune_thresholds``
+−0.04, ``decay_biases`` −0.01, ``regrow_to_budget`` and ``early_stop_all`` 0.00.
+``shortfall_drop``, ``regrown_keep_state``, ``tie_inclusive`` and ``no_isolation_guard`` were
+not measured alone.
 
 Deviations
 ----------
