@@ -526,6 +526,19 @@ def _time_split(rs, train, evaluation, topology):
     return tr, ev, to, tot
 
 
+def _time_row(dataset, variant, rs, prefix, ref_total):
+    """One row of a time table (keys ``<prefix>_train`` ...) and its medians; the ratio column
+    is the original's total over this variant's (``ref_total`` None: the original itself)."""
+    tr, ev, to, tot = _time_split(rs, f"{prefix}_train", f"{prefix}_eval", f"{prefix}_topology")
+    med = statistics.median(tot)
+    ref = med if variant == "original" else ref_total
+    ratio = f"{ref / med:.2f}" if ref else "—"
+    row = (f"| {dataset} | {variant} | {_fmt_range(tr, '{:.2f}')} | {_fmt_range(ev, '{:.3f}')} "
+           f"| {_fmt_range(to, '{:.3f}')} | {_fmt_range(tot, '{:.2f}')} | {ratio} |")
+    return row, {"train": statistics.median(tr), "eval": statistics.median(ev),
+                 "topology": statistics.median(to), "total": med}
+
+
 def report(out):
     runs = _runs(out)
     if not runs:
@@ -571,18 +584,10 @@ def report(out):
             rs = by.get((d, v))
             if not rs:
                 continue
-            tr, ev, to, tot = _time_split(rs, "seconds_train", "seconds_eval",
-                                          "seconds_topology")
-            med = statistics.median(tot)
-            if v == "original":
-                ref_total = med
-            ratio = f"{ref_total / med:.2f}" if ref_total else "—"
-            lines.append(f"| {d} | {v} | {_fmt_range(tr, '{:.2f}')} | {_fmt_range(ev, '{:.3f}')} "
-                         f"| {_fmt_range(to, '{:.3f}')} | {_fmt_range(tot, '{:.2f}')} | {ratio} |")
-            summary[f"{d}/{v}"]["seconds"] = {"train": statistics.median(tr),
-                                              "eval": statistics.median(ev),
-                                              "topology": statistics.median(to),
-                                              "total": med}
+            row, times = _time_row(d, v, rs, "seconds", ref_total)
+            ref_total = times["total"] if v == "original" else ref_total
+            lines.append(row)
+            summary[f"{d}/{v}"]["seconds"] = times
             if v == "original":
                 summary[f"{d}/{v}"]["seconds_init_median"] = statistics.median(
                     [r["seconds_init"] for r in rs])
@@ -599,17 +604,10 @@ def report(out):
             rs = [r for r in by.get((d, v), []) if "cpu_train" in r]
             if not rs:
                 continue
-            tr, ev, to, tot = _time_split(rs, "cpu_train", "cpu_eval", "cpu_topology")
-            med = statistics.median(tot)
-            if v == "original":
-                ref_total = med
-            ratio = f"{ref_total / med:.2f}" if ref_total else "—"
-            lines.append(f"| {d} | {v} | {_fmt_range(tr, '{:.2f}')} | {_fmt_range(ev, '{:.3f}')} "
-                         f"| {_fmt_range(to, '{:.3f}')} | {_fmt_range(tot, '{:.2f}')} | {ratio} |")
-            summary[f"{d}/{v}"]["cpu_seconds"] = {"train": statistics.median(tr),
-                                                  "eval": statistics.median(ev),
-                                                  "topology": statistics.median(to),
-                                                  "total": med}
+            row, times = _time_row(d, v, rs, "cpu", ref_total)
+            ref_total = times["total"] if v == "original" else ref_total
+            lines.append(row)
+            summary[f"{d}/{v}"]["cpu_seconds"] = times
     lines += ["", "## Curves compared over seeds (mean test accuracy over epochs 1..E per run; "
               "exact two-sided permutation test over the seeds' assignment to the two variants)",
               "", "| dataset | comparison | mean over epochs, A | mean over epochs, B | "
