@@ -35,6 +35,11 @@ Deviations
   removal isolates nothing moves to the isolated neuron; see
   :func:`refset.topology.repair_isolation`), which is random.  The authors' code leaves
   such neurons isolated.  ``K`` is capped at the number of allowed cells.
+- The CHT authors' code (:mod:`refset.fidelity`) is reproduced by options: ``budget`` (the
+  count of a random Bernoulli(1 − S) mask), ``ties=True`` (every correlation tied with the
+  K-th is kept; a zero threshold still fills with zero cells in (row, col) order, where the
+  authors' ``>=`` would take every cell), ``repair=False``, ``masked_weights=True`` (each
+  link keeps its weight with probability 1 − S, independently).
 - The correlation is summed over samples in chunks of ``chunk_size``, so its last bits (and
   hence the order of nearly equal entries) may depend on ``chunk_size``.
 

@@ -28,6 +28,10 @@ Deviations
   through every layer); CSTI needs the dense output layer and hidden widths M or 2M.
 - ``update_interval``: the topology evolves after epochs whose number is a multiple of it,
   never after the last.
+- ``fidelity`` (:mod:`refset.fidelity`): quirks of the published code that act in the training
+  loop — ``drop_last_batch`` (n // B batches; the train metrics average over the samples
+  trained on), the CHT authors' initialisation (masked CSTI weights, N(0, σ_SWI²) sparse biases,
+  PyTorch's output layer) and the per-layer regrowth budget kept in ``method_state_``.
 - A non-finite training loss stops ``fit`` with ``FloatingPointError`` (finished epochs and the
   last checkpoint are kept) instead of training on NaN.
 
