@@ -9,7 +9,7 @@ Environment:
   instruction of that CPU (AVX2/FMA here: about 2x faster); set it when building a wheel for
   other machines.
 - ``REFSET_CFLAGS`` adds compiler flags.
-- ``REFSET_EXT_ONLY=refset._coo_cy,...`` builds only the named extensions (development: rebuild
+- ``REFSET_EXT_ONLY=refset.kernels._coo_cy,...`` builds only the named extensions (development: rebuild
   one kernel module without touching the others, e.g. with ``build_ext --inplace``).
 """
 import platform
@@ -18,8 +18,8 @@ import sys
 
 from setuptools import Extension, setup
 
-KERNELS = {"refset._coo_cy": "_ext/_coo.pyx", "refset._paths_cy": "_ext/_paths.pyx",
-           "refset._ch3_cy": "_ext/_ch3.pyx"}
+KERNELS = {"refset.kernels._coo_cy": "_ext/_coo.pyx", "refset.kernels._paths_cy": "_ext/_paths.pyx",
+           "refset.kernels._ch3_cy": "_ext/_ch3.pyx"}
 
 
 def _extensions():

@@ -1,7 +1,7 @@
-"""Compiled CH3-L3 kernels (the fast path of ``refset._kernels_ch3``).
+"""Compiled CH3-L3 kernels (the fast path of ``refset.kernels.ch3``).
 
 Every function here has a numpy twin of the same name and signature in
-``refset/_kernels_ch3.py``; the twin is the specification.  Both add each score's terms in
+``refset/kernels/ch3.py``; the twin is the specification.  Both add each score's terms in
 the order (j, i) ascending, each term being ``1.0 / sqrt(<double>(a * b))``, so the results
 are identical bit for bit.
 

@@ -1,7 +1,7 @@
-"""Compiled COO kernels for truly sparse layers (the fast path of ``refset._kernels``).
+"""Compiled COO kernels for truly sparse layers (the fast path of ``refset.kernels.coo``).
 
 Every function here has a numpy twin of the same name and signature in
-``refset/_kernels.py``; the twin is the specification and the tests compare the two.
+``refset/kernels/coo.py``; the twin is the specification and the tests compare the two.
 
 Layout (PERFORMANCE.md §2): activations and deltas are stored feature-major, shape
 ``(n_features, batch)``, so each link streams one contiguous batch vector.  The forward pass

@@ -1,7 +1,7 @@
-"""Compiled path kernels for Path-Weight (the fast path of ``refset._kernels_paths``).
+"""Compiled path kernels for Path-Weight (the fast path of ``refset.kernels.paths``).
 
 Every function here has a numpy twin of the same name and signature in
-``refset/_kernels_paths.py``; the twin is the specification and the tests compare the two.
+``refset/kernels/paths.py``; the twin is the specification and the tests compare the two.
 """
 from libc.stdint cimport int64_t
 

@@ -11,7 +11,7 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 
 - ``cython tN``: refset's compiled kernels with N threads, called as ``SparseMLP`` calls
   them.  Backward and gradient get the canonical (row-sorted) links.  Forward gets the
-  links in ``refset.mlp.forward_order`` -- canonical on one thread below B = 128, else by
+  links in ``refset.estimator.mlp.forward_order`` -- canonical on one thread below B = 128, else by
   destination column, in cache tiles of input rows when the input is large -- with the
   values gathered into that order in the timed call (``np.take``, as the model does every
   batch).  ``cython t1 col`` is the one-thread forward on column-sorted links without tiles
@@ -29,7 +29,7 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 import numpy as np
 
 from bench_common import median_times
-from refset._layout import forward_order, tiled_order
+from refset.estimator.layout import forward_order, tiled_order
 
 __all__ = ["run_kernels", "OPS"]
 

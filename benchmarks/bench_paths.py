@@ -163,7 +163,7 @@ def _enumeration_records(cfg, log):
 def _path_products_record(layers, scales, sizes, cfg, log):
     import refset
     from refset.algorithms import paths as P
-    from refset._backend import compiled_available
+    from refset.kernels.backend import compiled_available
 
     paths, _ = P.enumerate_paths(layers, scales)
     a = np.concatenate(P.normalized_weights(layers, scales))
@@ -190,7 +190,7 @@ def _large_records(cfg, log):
     import refset
     from refset.algorithms import paths as P
     from refset.algorithms import path_weight_step, sensitivity_step
-    from refset._backend import compiled_available
+    from refset.kernels.backend import compiled_available
 
     sizes, epsilon = cfg["large"]
     layers = _network(sizes, epsilon, cfg["seed"])

@@ -29,7 +29,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_common import format_table, machine_description  # noqa: E402
-from refset.mlp import COLUMN_ORDER_MIN_BATCH  # noqa: E402
+from refset.estimator.mlp import COLUMN_ORDER_MIN_BATCH  # noqa: E402
 
 SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3", "paths")
 FULL_LAYERS = [(3312, 3000), (3000, 3000), (784, 1000)]
@@ -91,7 +91,7 @@ def kernel_table(records, threads):
              "scipy baseline = faster of csr/csc; scipy.sparse has no SDDMM, so for "
              "'gradient' xscipy is against the numpy twin (gather + einsum)",
              "t1, tN: one and N threads, called as SparseMLP calls them (forward at B >= "
-             f"{COLUMN_ORDER_MIN_BATCH} or N > 1: links in refset.mlp.forward_order -- by "
+             f"{COLUMN_ORDER_MIN_BATCH} or N > 1: links in refset.estimator.mlp.forward_order -- by "
              "column, in cache tiles when the input is large -- the values gathered into that "
              "order inside the timed call); t1col: forward on column-sorted links without "
              "tiles or gather; t1row: forward on canonical links"]

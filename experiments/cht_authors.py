@@ -524,7 +524,7 @@ def load_data(dataset, data_dir, global_norm):
 def run_refset(variant, fidelity, seed, epochs, data, out_json):
     """refset CHT 784-784-784-784-10 (ALGORITHMS §5.5; the call of experiments/cht_mnist.py)."""
     import refset
-    from refset.history import write_history_json
+    from refset.estimator.history import write_history_json
     model = refset.SparseMLP((HIDDEN, HIDDEN, HIDDEN), method="cht",
                              method_options={"sparsity": 0.99}, epochs=epochs, batch_size=32,
                              learning_rate=0.01, momentum=0.9, weight_decay=1e-5,

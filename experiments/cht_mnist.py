@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import refset
-from refset.history import write_history_json
+from refset.estimator.history import write_history_json
 
 DENSITY = 0.01
 

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import refset
-from refset.history import write_history_json
+from refset.estimator.history import write_history_json
 
 METHODS = {
     "set": ("set", {}),

@@ -38,7 +38,7 @@ import warnings
 import numpy as np
 
 import refset
-from refset.history import write_history_json
+from refset.estimator.history import write_history_json
 
 SPARSE = {
     "set": ("set", {}),

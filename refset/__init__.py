@@ -18,15 +18,15 @@ import os
 import platform
 import sys
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
-from ._backend import get_backend, get_kernels, set_backend  # noqa: E402
+from .kernels.backend import get_backend, get_kernels, set_backend  # noqa: E402
 from .algorithms import set_step  # noqa: E402
-from .checkpoint import CheckpointError  # noqa: E402
+from .estimator.checkpoint import CheckpointError  # noqa: E402
 from .datasets import Dataset, DatasetNotFoundError, load_dataset, make_synthetic  # noqa: E402
 from .draws import Draws  # noqa: E402
-from .erdos_renyi import erdos_renyi_layer  # noqa: E402
-from .mlp import SparseMLP  # noqa: E402
+from .algorithms.erdos_renyi import erdos_renyi_layer  # noqa: E402
+from .estimator.mlp import SparseMLP  # noqa: E402
 from .sparse import CooMatrix, check_coo  # noqa: E402
 
 __all__ = [
@@ -51,7 +51,7 @@ def show_config(print_out=True):
     import numpy
     import scipy
 
-    from . import _backend
+    from .kernels import backend as _backend
 
     info = {
         "refset": __version__,
@@ -71,11 +71,11 @@ def show_config(print_out=True):
         "scipy": scipy.__version__,
     }
     if _backend.compiled_available():
-        from . import _coo_cy
+        from .kernels import _coo_cy
 
         info["openmp"] = bool(_coo_cy.HAVE_OPENMP)
         info["extension_files"] = ", ".join(
-            os.path.basename(importlib.import_module(f"refset.{module}").__file__)
+            os.path.basename(importlib.import_module(f"refset.kernels.{module}").__file__)
             for module, _, _ in _backend.KERNEL_MODULES)
     if print_out:
         width = max(map(len, info))

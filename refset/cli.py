@@ -267,8 +267,8 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _train(args):
-    from . import SparseMLP
-    from ._run import (load_run_data, make_data_args, run_config, write_run_config,
+    from .estimator import SparseMLP
+    from .estimator.run import (load_run_data, make_data_args, run_config, write_run_config,
                        write_run_history)
 
     if args.resume:

@@ -26,7 +26,7 @@ def global_seed():
 
 
 def _backends():
-    import refset._backend as backend
+    import refset.kernels.backend as backend
 
     names = ["numpy", "cython"]
     return [pytest.param(n, marks=pytest.mark.skipif(

@@ -7,7 +7,7 @@ import tempfile
 import pytest
 
 import refset
-from refset import _backend
+from refset.kernels import backend as _backend
 
 
 def _run(code, **env):

@@ -143,7 +143,7 @@ def test_extending_a_finished_run_equals_a_longer_run(tmp_path):
 
 
 def test_custom_initialiser_cannot_be_saved(tmp_path):
-    from refset.initializers import Normal
+    from refset.algorithms.initializers import Normal
 
     X, y = _data()
     model = _model(epochs=1, weight_init=Normal(0.05)).fit(X, y)

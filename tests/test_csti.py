@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refset.csti import csti_layers, csti_topology, feature_correlation, feature_statistics
-from refset.initializers import SWI
+from refset.algorithms.csti import csti_layers, csti_topology, feature_correlation, feature_statistics
+from refset.algorithms.swi import SWI
 
 
 def _data(seed, n, M, n_constant):

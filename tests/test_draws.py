@@ -10,8 +10,8 @@ from scipy import special, stats
 import refset
 from refset.algorithms import esml_step, path_weight_step, sensitivity_step
 from refset.draws import Draws, DrawsExhausted, as_draws
-from refset.erdos_renyi import erdos_renyi_layer
-from refset.topology import repair_isolation, sample_free
+from refset.algorithms.erdos_renyi import erdos_renyi_layer
+from refset.algorithms.topology import repair_isolation, sample_free
 
 from _networks import random_network
 from _stats import assert_follows

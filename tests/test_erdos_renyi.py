@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refset import erdos_renyi_layer
-from refset.erdos_renyi import erdos_renyi_count, erdos_renyi_probability
-from refset.initializers import HeUniform, Normal, XavierUniform, get_initializer
+from refset.algorithms.erdos_renyi import erdos_renyi_count, erdos_renyi_probability
+from refset.algorithms.initializers import HeUniform, Normal, XavierUniform, get_initializer
 
 
 @given(n_in=st.integers(1, 60), n_out=st.integers(1, 60), eps=st.floats(0.5, 30), seed=st.integers(0, 2**32 - 1))

@@ -12,7 +12,7 @@ import refset
 from refset import CooMatrix, SparseMLP, erdos_renyi_layer, set_step
 from refset.algorithms import esml_step, select_prune
 from refset.algorithms.sparse_evolutionary import original_thresholds
-from refset.csti import csti_layers
+from refset.algorithms.csti import csti_layers
 from refset.draws import Draws
 from refset.fidelity import AUTHORS, QUIRKS, effective_settings, resolve
 

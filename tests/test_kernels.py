@@ -66,7 +66,8 @@ def test_backends_agree(dtype, global_seed, n_in, n_out, B, eps):
     destination-sorted links, and the fused update.  B = 128 takes the compiled
     fixed-width accumulator path; 2200 x 128 activations are more than 1 MiB, which switches
     software prefetching on (links in cache tiles: the next test)."""
-    from refset import _backend, get_kernels
+    from refset import get_kernels
+    from refset.kernels import backend as _backend
 
     if not _backend.compiled_available():
         pytest.skip("compiled extension not built")
@@ -101,11 +102,12 @@ def test_backends_agree(dtype, global_seed, n_in, n_out, B, eps):
 
 
 def test_tiled_order_matches_twin_on_any_thread_count(dtype, global_seed):
-    """Links in cache tiles (sorted by column within segments, refset.mlp.forward_order):
+    """Links in cache tiles (sorted by column within segments, refset.estimator.mlp.forward_order):
     the compiled forward sums each tile's run separately, so it matches the twin to
     rounding, and two threads reproduce one thread bit for bit."""
-    from refset import _backend, get_kernels
-    from refset.mlp import forward_order
+    from refset import get_kernels
+    from refset.kernels import backend as _backend
+    from refset.estimator.mlp import forward_order
 
     if not _backend.compiled_available():
         pytest.skip("compiled extension not built")
@@ -191,7 +193,7 @@ def test_fused_training_equals_unfused(dtype, global_seed):
     X = rng.standard_normal((40, 30)).astype(dtype)
     y = np.arange(40) % 3
     for backend in ("numpy", "cython"):
-        if backend == "cython" and not __import__("refset")._backend.compiled_available():
+        if backend == "cython" and not __import__("refset").kernels.compiled_available():
             continue
         kernels = get_kernels(backend)
         a = SparseMLP((20, 20), epsilon=3, epochs=1, dtype=dtype, seed=global_seed).fit(X, y)

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refset import _backend, get_kernels
+from refset import get_kernels
+from refset.kernels import backend as _backend
 
 # the fixture of ALGORITHMS §5.4: in0 -> {o0, o1}, in1 -> {o0, o2}, in2 -> {o1, o2, o3},
 # in3 -> {o0, o3}
@@ -114,7 +115,7 @@ def test_backends_identical_on_a_large_layer(global_seed):
     """A layer large enough for the twin's row blocks (several blocks of terms)."""
     if not _backend.compiled_available():
         pytest.skip("compiled extension not built")
-    import refset._kernels_ch3 as twin
+    import refset.kernels.ch3 as twin
 
     rng = np.random.default_rng(global_seed)
     rows, cols = _random_layer(rng, 300, 500, 0.04)

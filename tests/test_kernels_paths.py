@@ -1,4 +1,4 @@
-"""Path kernels (refset._kernels_paths and its compiled twin): parity with direct references."""
+"""Path kernels (refset.kernels.paths and its compiled twin): parity with direct references."""
 import numpy as np
 import pytest
 
@@ -30,7 +30,7 @@ def test_path_products_matches_reference(kernels, dtype, global_seed, n_layers):
 def test_path_products_backends_identical(dtype, global_seed):
     """Both backends multiply left to right in the dtype: the results are bit-identical."""
     import refset
-    from refset._backend import compiled_available
+    from refset.kernels.backend import compiled_available
 
     if not compiled_available():
         pytest.skip("compiled extension not built")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from refset import SparseMLP
-from refset.methods import DEFAULTS, METHODS, area_across_epochs, linear_decay, make_method
+from refset.estimator.methods import DEFAULTS, METHODS, area_across_epochs, linear_decay, make_method
 
 
 def _data(seed, n=90, d=12, k=3):

@@ -65,7 +65,7 @@ def test_generator_seed_is_accepted():
 
 
 def test_backends_train_alike():
-    if not refset._backend.compiled_available():
+    if not refset.kernels.backend.compiled_available():
         pytest.skip("compiled extension not built")
     X, y = _data(0)
     a = _small(backend="numpy").fit(X, y)
@@ -195,7 +195,7 @@ def test_two_threads_give_the_same_run(d, hidden, batch):
     (the second case reads the first layer in two cache tiles, forward_order; in the third
     one thread reads the canonical order and two the column order, untiled although the
     input is large enough for tiles)."""
-    if not refset._backend.compiled_available():
+    if not refset.kernels.backend.compiled_available():
         pytest.skip("compiled extension not built")
     X, y = _data(0, n=200, d=d)
     kw = dict(epsilon=20.0, epochs=2, batch_size=batch, seed=0, backend="cython")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from refset import SparseMLP
-from refset.methods import METHODS
-from refset.topology import isolated
+from refset.estimator.methods import METHODS
+from refset.algorithms.topology import isolated
 
 OPTIONS = {
     "set": {},

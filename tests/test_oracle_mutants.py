@@ -9,7 +9,7 @@ import importlib
 
 import pytest
 
-import refset._backend as backend
+import refset.kernels.backend as backend
 from refset import oracle
 from refset.oracle.adapters.mutants import MUTANTS, describe
 

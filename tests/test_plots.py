@@ -18,7 +18,7 @@ from matplotlib.container import BarContainer, ErrorbarContainer  # noqa: E402
 from matplotlib.patches import Rectangle, StepPatch  # noqa: E402
 
 import refset  # noqa: E402
-from refset.history import write_history_json  # noqa: E402
+from refset.estimator.history import write_history_json  # noqa: E402
 from refset.plots import (plot_accuracy_curves, plot_degree_distributions,  # noqa: E402
                           plot_execution_time, plot_link_bookkeeping, plot_results)
 

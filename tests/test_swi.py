@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from refset.initializers import INITIALIZERS, SWI, get_initializer
+from refset.algorithms.initializers import INITIALIZERS, SWI, get_initializer
 
 
 def test_sigma_fan_in_form():

@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refset.topology import isolated, repair_isolation, sample_free
+from refset.algorithms.topology import isolated, repair_isolation, sample_free
 
 
 @given(n_total=st.integers(1, 400), frac=st.floats(0, 1), k_frac=st.floats(0, 1), seed=st.integers(0, 2**32 - 1))

@@ -34,7 +34,7 @@ import scipy.stats
 
 import refset
 from refset.algorithms import select_prune
-from refset.erdos_renyi import erdos_renyi_count, erdos_renyi_probability
+from refset.algorithms.erdos_renyi import erdos_renyi_count, erdos_renyi_probability
 
 FAST = os.environ.get("REFSET_TUTORIAL_FAST") == "1"
 

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.stats
 
 import refset
-from refset.algorithms import (path_weight_step, select_prune, sensitivity, sensitivity_step,
+from refset.algorithms import (path_weight_step, select_prune, link_sensitivity, sensitivity_step,
                                update_schedule)
 from refset.algorithms import paths as P
 
@@ -662,7 +662,7 @@ for ax, x, y, mask, title, xlabel, ylabel in (
 xs = np.geomspace(a_show.min(), a_show.max(), 50)
 axes[0].plot(xs, S_links[L_SHOW][removal["Path-Weight"][L_SHOW]].max() / xs, "k--", lw=1)
 xs = np.geomspace(np.abs(W.values).min(), np.abs(W.values).max(), 50)
-s_cut = sensitivity(W.values, mean_grads[L_SHOW])[removal["Sens. quot."][L_SHOW]].max()
+s_cut = link_sensitivity(W.values, mean_grads[L_SHOW])[removal["Sens. quot."][L_SHOW]].max()
 axes[1].plot(xs, s_cut * xs, "k--", lw=1)
 for ax, x, y in ((axes[0], a_show, around), (axes[1], np.abs(W.values), g_show)):
     ax.set_xlim(x.min() / 1.5, x.max() * 1.5)
@@ -692,7 +692,7 @@ plt.show()
 # %%
 n_repeats = 20 if FAST else 400
 N_in = P.node_importance(layers, scales)[0]                                    # inputs
-S_in = np.bincount(layers[0].rows, sensitivity(layers[0].values, mean_grads[0]),
+S_in = np.bincount(layers[0].rows, link_sensitivity(layers[0].values, mean_grads[0]),
                    minlength=data.n_features)                                     # Eq. 11
 counts = {"Path-Weight": np.zeros(data.n_features), "Sensitivity": np.zeros(data.n_features)}
 n_out0 = layers[0].shape[1]

@@ -11,7 +11,7 @@
 # layer once it only removes and regrows the same links.
 #
 # This tutorial uses refset's own functions (`refset.algorithms.ch3_l3`,
-# `refset.algorithms.cht`, `refset.csti`, `refset.SparseMLP(method="cht")`):
+# `refset.algorithms.cht`, `refset.algorithms.csti`, `refset.SparseMLP(method="cht")`):
 #
 # 1. CH3-L3 on the 4 × 4 fixture of ALGORITHMS §5.4, by hand and by the kernels;
 # 2. CSTI on MNIST: which pixels get links, 1× versus 2× width;
@@ -39,9 +39,9 @@ import numpy as np
 import refset
 from refset.algorithms.ch3_l3 import ch3_l3_reference, ch3_l3_scores, ch3_l3_top_k
 from refset.algorithms.cht import esml_step
-from refset.csti import csti_layers, csti_topology, feature_correlation, feature_statistics
+from refset.algorithms.csti import csti_layers, csti_topology, feature_correlation, feature_statistics
 from refset.datasets import standardize
-from refset.methods import area_across_epochs
+from refset.estimator.methods import area_across_epochs
 
 FAST = os.environ.get("REFSET_TUTORIAL_FAST") == "1"
 

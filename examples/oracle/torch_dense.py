@@ -2,9 +2,9 @@ r"""An independent port of refset to PyTorch with dense masked weights, as an or
 
 This module re-implements refset's contract functions (:mod:`refset.oracle`) the way an
 engineer porting refset to PyTorch would: from the documentation only (ALGORITHMS.md, the
-module docstrings of :mod:`refset.draws`, :mod:`refset.erdos_renyi`, :mod:`refset.topology`,
-:mod:`refset.initializers`, :mod:`refset.algorithms.sparse_evolutionary`,
-:mod:`refset.algorithms.ch3_l3`, :mod:`refset.mlp`, and the ``pins`` of each case).  It
+module docstrings of :mod:`refset.draws`, :mod:`refset.algorithms.erdos_renyi`, :mod:`refset.algorithms.topology`,
+:mod:`refset.algorithms.initializers`, :mod:`refset.algorithms.sparse_evolutionary`,
+:mod:`refset.algorithms.ch3_l3`, :mod:`refset.estimator.mlp`, and the ``pins`` of each case).  It
 imports nothing from refset, so a passing case is evidence that the documentation pins the
 behaviour and that both implementations agree.  Run it with::
 
@@ -1070,7 +1070,7 @@ def esml_step(layers, uniforms, zeta=0.3, prune="sign", shortfall="random", new_
 
 
 # ------------------------------------------------------------------------------------------
-# L2: CSTI, the initialisation of CHT (ALGORITHMS §5.1; refset.csti)
+# L2: CSTI, the initialisation of CHT (ALGORITHMS §5.1; refset.algorithms.csti)
 # ------------------------------------------------------------------------------------------
 
 def _correlation(X):
@@ -1131,7 +1131,7 @@ def _csti(X, widths, sparsity, stream, dtype):
 
 
 # ------------------------------------------------------------------------------------------
-# L2: training (ALGORITHMS §3, refset.mlp)
+# L2: training (ALGORITHMS §3, refset.estimator.mlp)
 # ------------------------------------------------------------------------------------------
 
 _TRAIN_DEFAULTS = {"epsilon": 20.0, "zeta": 0.3, "prune": "sign", "allow_regrow_removed": True,

@@ -38,7 +38,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..draws import as_draws
-from ..initializers import Normal
+from .initializers import Normal
 from ..sparse import CooMatrix
 
 __all__ = ["EvolutionStepResult", "fraction_count", "guarded_smallest", "uniform_subsets",

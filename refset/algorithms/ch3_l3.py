@@ -11,7 +11,7 @@ links of its two intermediate nodes that leave the local community.
 
 where :math:`d^e_z` counts the links of an intermediate node ``z`` that go neither to another
 intermediate of a u–v path (the local community) nor to u or v.  With ``C_in = X Xᵀ`` and
-``C_out = Xᵀ X`` this equals the closed form of :mod:`refset._kernels_ch3`,
+``C_out = Xᵀ X`` this equals the closed form of :mod:`refset.kernels.ch3`,
 :math:`1 + d^e_j = d_j - C_{out}[j, v]` and :math:`1 + d^e_i = d_i - C_{in}[i, u]`.
 
 Three implementations:
@@ -43,7 +43,7 @@ advantage in deep learning. ICLR 2024.
 """
 import numpy as np
 
-from .._backend import get_kernels
+from ..kernels.backend import get_kernels
 from .._validation import check_int
 from ..sparse import CooMatrix
 
@@ -155,7 +155,7 @@ def ch3_l3_scores(layer, *, kernels=None):
     -----
     The result holds every candidate, which for a layer whose length-3 paths reach most cells
     approaches n_in × n_out entries; :func:`ch3_l3_top_k` needs no such buffer.  The kernel
-    (``kernels.ch3_l3_scores``) has a numpy twin in :mod:`refset._kernels_ch3`, the
+    (``kernels.ch3_l3_scores``) has a numpy twin in :mod:`refset.kernels.ch3`, the
     normative closed form.
 
     Examples
@@ -207,7 +207,7 @@ def ch3_l3_top_k(layer, k, *, exclude=None, kernels=None, return_scores=False):
     -----
     Streams each row's scores into a heap of size ``k``: memory O(n_in + n_out + k + Σ_i d_i²),
     no n_in × n_out array.  The kernel (``kernels.ch3_l3_top_k``) has a numpy twin in
-    :mod:`refset._kernels_ch3`, which is normative.
+    :mod:`refset.kernels.ch3`, which is normative.
 
     Examples
     --------

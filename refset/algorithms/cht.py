@@ -15,7 +15,7 @@ layer (they feed the dense output layer) are never removed.
 
 Draw order (everything else is deterministic): for each layer ``l = 0, 1, ...`` in turn,
 (1) one uniform active row per isolation-guard link, in increasing column order,
-(2) the uniform ranks of the shortfall fill (:func:`refset.topology.sample_free`),
+(2) the uniform ranks of the shortfall fill (:func:`refset.algorithms.topology.sample_free`),
 (3) the new weights in increasing (row, col) order when ``new_weights`` is not ``"zero"``.
 
 Deviations
@@ -64,12 +64,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._backend import get_kernels
+from ..kernels.backend import get_kernels
 from .._validation import check_choice, check_float
 from ..draws import as_draws
-from ..initializers import SWI
+from .swi import SWI
 from ..sparse import CooMatrix
-from ..topology import sample_free
+from .topology import sample_free
 from .ch3_l3 import ch3_l3_top_k
 from .sparse_evolutionary import select_prune
 
@@ -318,7 +318,7 @@ def esml_step(layers, rng, *, zeta=0.3, prune="sign", shortfall="random", new_we
         Weights of regrown links: 0 (authors' code), SWI bound to the new layer, or ``init``.
     init : callable, list of callables or None
         Initialiser(s) ``init(rng, size, fan_in, fan_out, dtype)`` for ``new_weights="init"``
-        (None: SWI).  An unbound :class:`refset.initializers.SWI` is bound to the new layer.
+        (None: SWI).  An unbound :class:`refset.algorithms.swi.SWI` is bound to the new layer.
     frozen : list of bool or None
         Early-stopped layers: not pruned, not regrown (percolation still applies).
     kernels : namespace or None

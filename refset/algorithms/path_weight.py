@@ -56,7 +56,7 @@ arXiv:2103.07674.
 """
 import numpy as np
 
-from .._backend import get_kernels
+from ..kernels.backend import get_kernels
 from .._validation import check_choice, check_float, check_int
 from ..draws import as_draws
 from ._importance_regrowth import (EvolutionStepResult, apply_topology, fraction_count,

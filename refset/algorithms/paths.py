@@ -42,7 +42,7 @@ Deviations
 """
 import numpy as np
 
-from .._backend import get_kernels
+from ..kernels.backend import get_kernels
 from .._validation import check_int
 from ..draws import as_draws
 from ..sparse import CooMatrix

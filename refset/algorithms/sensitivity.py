@@ -49,7 +49,7 @@ from ._importance_regrowth import (EvolutionStepResult, apply_topology, fraction
                                    guarded_smallest, per_layer_inits, regrow_conserved)
 from .paths import _check_network
 
-__all__ = ["sensitivity", "sensitivity_step", "EvolutionStepResult"]
+__all__ = ["link_sensitivity", "sensitivity_step", "EvolutionStepResult"]
 
 _GUARD = 1e-6
 
@@ -65,7 +65,7 @@ def _guard_floor(magnitudes):
     return _GUARD * m
 
 
-def sensitivity(values, grad, form="quotient"):
+def link_sensitivity(values, grad, form="quotient"):
     r"""Sensitivity of every link (Eq. 10).
 
     Parameters
@@ -85,9 +85,9 @@ def sensitivity(values, grad, form="quotient"):
     Examples
     --------
     >>> import numpy as np
-    >>> sensitivity(np.array([0.5, -2.0, 1.0]), np.array([1.0, 1.0, -3.0]))
+    >>> link_sensitivity(np.array([0.5, -2.0, 1.0]), np.array([1.0, 1.0, -3.0]))
     array([2. , 0.5, 3. ])
-    >>> sensitivity(np.array([0.5, -2.0, 1.0]), np.array([1.0, 1.0, -3.0]), "relative")
+    >>> link_sensitivity(np.array([0.5, -2.0, 1.0]), np.array([1.0, 1.0, -3.0]), "relative")
     array([0.5, 2. , 3. ])
     """
     check_choice("form", form, ("quotient", "relative"))
@@ -158,7 +158,7 @@ def sensitivity_step(layers, mean_gradients, rng, *, zeta, form="quotient", init
                              f"with layers[{l}].values), got {g.shape}")
         if not np.all(np.isfinite(g)):
             raise ValueError(f"mean_gradients[{l}] contains NaN or infinity")
-        scores.append(sensitivity(W.values, g, form))
+        scores.append(link_sensitivity(W.values, g, form))
 
     keep_masks, skipped, removed_scores, regrown, fallback = [], [], [], [], []
     for W, score in zip(layers, scores):

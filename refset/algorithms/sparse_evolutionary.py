@@ -10,7 +10,7 @@ implementation can replay it draw for draw from recorded uniforms (:mod:`refset.
 Draw order: ``permutation`` of the isolated rows (increasing order before the shuffle),
 ``permutation`` of the isolated columns, one ``integers`` per unpaired isolated neuron (its
 partner among the allowed cells of its line, in increasing order), ``subset`` of the ranks
-of the remaining positions among the free cells (:func:`refset.topology.sample_free`), then
+of the remaining positions among the free cells (:func:`refset.algorithms.topology.sample_free`), then
 the new weights in increasing (row, col) order.
 
 Deviations
@@ -42,9 +42,9 @@ import numpy as np
 
 from .._validation import check_choice, check_float
 from ..draws import as_draws
-from ..initializers import Normal
+from .initializers import Normal
 from ..sparse import CooMatrix
-from ..topology import isolated, sample_free
+from .topology import isolated, sample_free
 
 __all__ = ["SetStepResult", "original_thresholds", "select_prune", "set_step"]
 
@@ -230,7 +230,7 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
     Examples
     --------
     >>> import numpy as np
-    >>> from refset.erdos_renyi import erdos_renyi_layer
+    >>> from refset.algorithms.erdos_renyi import erdos_renyi_layer
     >>> rng = np.random.default_rng(0)
     >>> W = erdos_renyi_layer(20, 10, 2.0, rng)
     >>> step = set_step(W, 0.3, rng)

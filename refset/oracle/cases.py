@@ -14,18 +14,13 @@ cumulative weights around it — and the smallest must exceed ``MIN_MARGIN``.  E
 exercised on purpose only by the hand-made ``*-ties`` cases, which pin the tie-break.
 """
 import contextlib
-import importlib
 
 import numpy as np
 
 from .. import draws as _draws_module
-# the modules (``refset.algorithms.sensitivity`` is also the name of a function there)
-cht = importlib.import_module("refset.algorithms.cht")
-path_weight = importlib.import_module("refset.algorithms.path_weight")
-sensitivity = importlib.import_module("refset.algorithms.sensitivity")
-sparse_evolutionary = importlib.import_module("refset.algorithms.sparse_evolutionary")
+from ..algorithms import cht, path_weight, sensitivity, sparse_evolutionary
 from ..draws import Draws
-from ..erdos_renyi import erdos_renyi_layer as _er
+from ..algorithms.erdos_renyi import erdos_renyi_layer as _er
 from ..fidelity import AUTHORS
 from ._format import Layer
 
@@ -472,7 +467,7 @@ def _train_case(method, extra=None, epochs=3):
         authors = params.get("fidelity", "paper") != "paper"
 
         def run(d):
-            from .. import SparseMLP
+            from ..estimator import SparseMLP
             p = dict(params, hidden_layer_sizes=tuple(params["hidden_layer_sizes"]))
             SparseMLP(**p, backend="numpy", seed=d).fit(X, y)
         u = _record(run, seed + 1)

@@ -23,7 +23,7 @@ def _run_title(run_dir):
 
 
 def _load_layers(source):
-    from ..mlp import SparseMLP
+    from ..estimator.mlp import SparseMLP
     from ..sparse import CooMatrix
 
     if isinstance(source, SparseMLP):
@@ -124,7 +124,7 @@ def plot_degree_distributions(run_dir_or_model, *, ax=None):
 
 
 def _load_history(source):
-    from ..mlp import SparseMLP
+    from ..estimator.mlp import SparseMLP
 
     if isinstance(source, SparseMLP):
         return source.history_, f"{source.method}, ζ = {source.zeta}"

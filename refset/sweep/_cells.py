@@ -14,7 +14,7 @@ SAFE = re.compile(r"[^A-Za-z0-9._+=-]")
 
 def _per_method(options):
     """True when method_options is keyed by method name (one table per method)."""
-    from ..methods import METHODS
+    from ..estimator.methods import METHODS
 
     return (isinstance(options, dict) and bool(options)
             and all(k in METHODS and isinstance(v, dict) for k, v in options.items()))
@@ -38,7 +38,7 @@ class Cell:
     params : dict
         Every :class:`refset.SparseMLP` keyword of the run.
     data_args : dict
-        The ``data`` part of the run's ``config.json`` (see :func:`refset._run.make_data_args`).
+        The ``data`` part of the run's ``config.json`` (see :func:`refset.estimator.run.make_data_args`).
 
     Examples
     --------
@@ -142,7 +142,7 @@ def expand_cells(config):
     ['synthetic__set__zeta=0.0__r00', 'synthetic__set__zeta=0.0__r01',
      'synthetic__set__zeta=0.3__r00', 'synthetic__set__zeta=0.3__r01']
     """
-    from .._run import make_data_args
+    from ..estimator.run import make_data_args
 
     exp, data = config["experiment"], config["data"]
     width = max(2, len(str(exp["runs"] - 1)))
@@ -163,7 +163,7 @@ def expand_cells(config):
 
 def validate_cells(cells):
     """Construct every distinct model of the sweep and validate its parameters."""
-    from ..mlp import SparseMLP
+    from ..estimator.mlp import SparseMLP
 
     seen = set()
     for cell in cells:

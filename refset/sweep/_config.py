@@ -219,7 +219,7 @@ def _parse_data(table):
 
 
 def _param_names():
-    from ..mlp import SparseMLP
+    from ..estimator.mlp import SparseMLP
 
     return [p for p in SparseMLP._PARAMS if p not in _RESERVED]
 

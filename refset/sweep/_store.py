@@ -113,7 +113,7 @@ def store_outcome(out, cell, outcome, grid_keys):
         if os.path.isdir(run_dir):
             shutil.rmtree(run_dir)
         return base_row(cell, grid_keys, "skipped", outcome["error"])
-    from .._run import write_run_config, write_run_history
+    from ..estimator.run import write_run_config, write_run_history
 
     os.makedirs(run_dir, exist_ok=True)
     for name in ("result.json", "error.txt", "model.npz", "history.json", "history.csv"):

@@ -97,7 +97,7 @@ def run_metrics(history):
     >>> m["final_accuracy"], m["best_epoch"], m["aae"], m["seconds_total"]
     (0.75, 2, 0.625, 3.25)
     """
-    from ..methods import area_across_epochs
+    from ..estimator.methods import area_across_epochs
 
     out = dict.fromkeys(_METRICS)
     out["epochs"] = len(history)

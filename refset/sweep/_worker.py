@@ -50,8 +50,8 @@ def run_cell(cell, save_model=True):
     >>> outcome["status"], len(outcome["history"])
     ('ok', 2)
     """
-    from .. import SparseMLP
-    from .._run import run_config
+    from ..estimator import SparseMLP
+    from ..estimator.run import run_config
 
     out = {"run_id": cell.run_id, "status": "ok", "error": None, "traceback": None,
            "config": None, "history": [], "model": None, "warnings": []}
@@ -66,7 +66,7 @@ def run_cell(cell, save_model=True):
 
 
 def _train_cell(cell, model, save_model, out):
-    from .._run import load_run_data
+    from ..estimator.run import load_run_data
     from ..datasets import DatasetNotFoundError
 
     try:

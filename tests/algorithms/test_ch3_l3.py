@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refset import CooMatrix, _backend, get_kernels
+from refset import CooMatrix, get_kernels
+from refset.kernels import backend as _backend
 from refset.algorithms.ch3_l3 import (ch3_l3_capacity, ch3_l3_reference, ch3_l3_scores,
                                       ch3_l3_top_k)
 

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refset import CooMatrix, _backend, erdos_renyi_layer, get_kernels
+from refset import CooMatrix, erdos_renyi_layer, get_kernels
+from refset.kernels import backend as _backend
 from refset.algorithms import select_prune
 from refset.algorithms.ch3_l3 import ch3_l3_top_k
 from refset.algorithms.cht import early_stop_update, esml_step, percolate
-from refset.initializers import SWI
+from refset.algorithms.swi import SWI
 
 BACKENDS = ["numpy", pytest.param("cython", marks=pytest.mark.skipif(
     not _backend.compiled_available() and os.environ.get("REFSET_REQUIRE_EXT") != "1",

@@ -16,7 +16,7 @@ from refset.algorithms import path_weight_step, update_schedule
 from refset.algorithms import paths as P
 from refset.algorithms._importance_regrowth import (_source_counts, fraction_count,
                                                     guarded_smallest, uniform_subsets)
-from refset.initializers import HeUniform
+from refset.algorithms.initializers import HeUniform
 
 from _networks import networks, random_network  # noqa: E402
 

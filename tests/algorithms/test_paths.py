@@ -189,7 +189,7 @@ def test_sample_paths_skips_dead_ends(global_seed):
 
 
 def test_sample_paths_same_on_both_backends(global_seed):
-    from refset._backend import compiled_available
+    from refset.kernels.backend import compiled_available
 
     if not compiled_available():
         pytest.skip("compiled extension not built")

@@ -10,7 +10,7 @@ from _stats import assert_follows
 
 from _tolerances import FD_RTOL
 from refset import CooMatrix, SparseMLP, erdos_renyi_layer
-from refset.algorithms import sensitivity, sensitivity_step
+from refset.algorithms import link_sensitivity, sensitivity_step
 
 
 def _network(widths, eps, seed):
@@ -31,7 +31,7 @@ def _gradients(layers, seed, ties=False):
 def _naive_removal(layers, grads, zeta, form):
     removed = []
     for W, g in zip(layers, grads):
-        s = sensitivity(W.values, g, form)
+        s = link_sensitivity(W.values, g, form)
         out_deg, in_deg = (d.tolist() for d in W.degrees())
         k, chosen = int(np.floor(zeta * W.nnz + 1e-9)), []
         for i in sorted(range(W.nnz), key=lambda i: (s[i], i)):
@@ -76,16 +76,16 @@ def test_measure_and_guard():
     w = np.array([0.5, -2.0, 1.0, 0.0, 1e-9])
     g = np.array([1.0, 1.0, -3.0, 2.0, 1.0])
     floor = 1e-6 * np.median(np.abs(w))                      # median |w| = 0.5
-    np.testing.assert_allclose(sensitivity(w, g),
+    np.testing.assert_allclose(link_sensitivity(w, g),
                                [2.0, 0.5, 3.0, 2.0 / floor, 1.0 / floor], rtol=1e-15)
-    np.testing.assert_allclose(sensitivity(w, g, "relative"), np.abs(g * w), rtol=1e-15)
+    np.testing.assert_allclose(link_sensitivity(w, g, "relative"), np.abs(g * w), rtol=1e-15)
     # median |w| = 0: the median of the nonzero magnitudes; all zero: 1
     w0 = np.array([0.0, 0.0, 0.0, 4.0, 2.0])
-    np.testing.assert_allclose(sensitivity(w0, np.ones(5))[:3], 1.0 / (1e-6 * 3.0))
-    np.testing.assert_allclose(sensitivity(np.zeros(3), np.ones(3)), 1e6)
-    assert sensitivity(np.zeros(0), np.zeros(0)).size == 0
+    np.testing.assert_allclose(link_sensitivity(w0, np.ones(5))[:3], 1.0 / (1e-6 * 3.0))
+    np.testing.assert_allclose(link_sensitivity(np.zeros(3), np.ones(3)), 1e6)
+    assert link_sensitivity(np.zeros(0), np.zeros(0)).size == 0
     # float32 inputs: computed in float64
-    assert sensitivity(w.astype(np.float32), g.astype(np.float32)).dtype == np.float64
+    assert link_sensitivity(w.astype(np.float32), g.astype(np.float32)).dtype == np.float64
 
 
 def test_uses_the_gradients_of_the_loss(global_seed):
@@ -110,7 +110,7 @@ def test_uses_the_gradients_of_the_loss(global_seed):
             W.values[k] = w
             fd[k] = (plus - minus) / (2 * h)
         np.testing.assert_allclose(g, fd, rtol=10 * FD_RTOL, atol=1e-9)
-        s = sensitivity(W.values, g)
+        s = link_sensitivity(W.values, g)
         np.testing.assert_allclose(s, np.abs(fd / W.values), rtol=1e-4, atol=1e-6)
     step = sensitivity_step(model.layers_, [g for g, _ in grads], np.random.default_rng(0),
                             zeta=0.3)
@@ -128,7 +128,7 @@ def test_regrowth_sources_follow_node_sensitivity():
     boost = np.array([0.2, 0.5, 1.0, 2.0, 4.0, 8.0])
     grads = [np.random.default_rng(1).uniform(0.5, 1.5, W.nnz) * boost[W.rows],
              np.ones(layers[1].nnz)]
-    node = np.bincount(W.rows, weights=sensitivity(W.values, grads[0]), minlength=6)
+    node = np.bincount(W.rows, weights=link_sensitivity(W.values, grads[0]), minlength=6)
     expected_p = node / node.sum()
     counts = np.zeros(6)
     for seed in range(150):
@@ -177,6 +177,6 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"mean_gradients\[0\] contains NaN"):
         sensitivity_step(layers, bad, rng, zeta=0.3)
     with pytest.raises(ValueError, match="grad must have the shape"):
-        sensitivity(np.ones(3), np.ones(2))
+        link_sensitivity(np.ones(3), np.ones(2))
     with pytest.raises(ValueError, match="finite"):
-        sensitivity(np.ones(2), np.array([1.0, np.inf]))
+        link_sensitivity(np.ones(2), np.array([1.0, np.inf]))

@@ -96,7 +96,8 @@ def _modules():
     return types.SimpleNamespace(**{
         name: importlib.import_module(f"refset.{path}") for name, path in (
             ("set_mod", "algorithms.sparse_evolutionary"), ("cht", "algorithms.cht"),
-            ("pw", "algorithms.path_weight"), ("mlp", "mlp"), ("init", "initializers"))})
+            ("pw", "algorithms.path_weight"), ("mlp", "estimator.mlp"),
+            ("init", "algorithms.initializers"))})
 
 
 def _train_with(model_class):
@@ -133,7 +134,7 @@ def _prune_ceil(values, zeta, rule="sign", with_zero=False):
 
 
 def _swi_fan_out_class():
-    from ...initializers import SWI
+    from ...algorithms.swi import SWI
 
     class SwiFanOut(SWI):
         """SWI whose sigma uses the layer's fan_out (a later version of the authors' code)."""
@@ -190,7 +191,7 @@ def _densify(model):
 
 
 def _model_classes():
-    from ...mlp import SparseMLP
+    from ...estimator.mlp import SparseMLP
 
     class UnmaskedGradientMLP(SparseMLP):
         """Training where the SGD step updates every cell: a dense-masked port whose update

@@ -42,14 +42,15 @@ def make_train(backend, model_class):
 
 def make(backend):
     """A namespace with every contract function, running on ``backend`` ("cython"/"numpy")."""
-    from ... import SparseMLP, get_kernels
+    from ...estimator import SparseMLP
+    from ...kernels import get_kernels
     from ...algorithms import ch3_l3_scores as _ch3, esml_step as _esml
     from ...algorithms import path_weight_step as _pw, sensitivity_step as _sens
     from ...algorithms import select_prune as _select_prune, set_step as _set
     from ...algorithms.paths import connection_importance, node_importance
     from ...draws import Draws
-    from ...erdos_renyi import erdos_renyi_layer as _er
-    from ...initializers import SWI
+    from ...algorithms.erdos_renyi import erdos_renyi_layer as _er
+    from ...algorithms.swi import SWI
 
     kernels = get_kernels(backend)
 

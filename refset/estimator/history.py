@@ -7,7 +7,7 @@ import csv
 import json
 import math
 
-from ._io import atomic_write
+from .._io import atomic_write
 
 __all__ = ["write_history_json", "write_history_csv", "history_rows"]
 

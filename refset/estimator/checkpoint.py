@@ -17,10 +17,11 @@ import zipfile
 
 import numpy as np
 
-from ._io import atomic_write
-from ._rng import generator_from_state, generator_state
-from .draws import Draws
-from .sparse import CooMatrix
+from .._io import atomic_write
+from .._version import __version__
+from .._rng import generator_from_state, generator_state
+from ..draws import Draws
+from ..sparse import CooMatrix
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint"]
 
@@ -46,7 +47,6 @@ def _generator(model):
 
 def save_checkpoint(model, path):
     """Write ``model`` (a fitted :class:`refset.SparseMLP`) to ``path`` atomically."""
-    from . import __version__
 
     model._check_fitted()
     arrays = {"classes": np.asarray(model.classes_)}
@@ -78,13 +78,14 @@ def save_checkpoint(model, path):
         np.savez(f, **arrays)
 
 
-def load_checkpoint(path, cls=None):
+def load_checkpoint(path, cls):
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Parameters
     ----------
     path : str or path-like
-    cls : class, default :class:`refset.SparseMLP`
+    cls : class
+        The estimator class to rebuild, :class:`refset.SparseMLP` (its ``load`` passes itself).
 
     Raises
     ------
@@ -93,8 +94,6 @@ def load_checkpoint(path, cls=None):
     CheckpointError
         If the file is not a valid, self-consistent refset checkpoint.
     """
-    if cls is None:
-        from .mlp import SparseMLP as cls
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

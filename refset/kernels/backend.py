@@ -10,14 +10,15 @@ import os
 import types
 
 _CHOICES = ("auto", "cython", "numpy")
+_PACKAGE = "refset.kernels"
 
 # One row per compiled module: (compiled module, numpy twin module, kernel names).  Every
 # compiled kernel has a twin of the same name and signature; the twin is the specification.
 KERNEL_MODULES = (
-    ("_coo_cy", "_kernels", ("coo_forward", "coo_backward", "coo_gradient", "sgd_update",
+    ("_coo_cy", "coo", ("coo_forward", "coo_backward", "coo_gradient", "sgd_update",
                              "coo_backward_update")),
-    ("_paths_cy", "_kernels_paths", ("path_products", "segment_search")),
-    ("_ch3_cy", "_kernels_ch3", ("ch3_l3_scores", "ch3_l3_top_k")),
+    ("_paths_cy", "paths", ("path_products", "segment_search")),
+    ("_ch3_cy", "ch3", ("ch3_l3_scores", "ch3_l3_top_k")),
 )
 KERNEL_NAMES = tuple(name for _, _, names in KERNEL_MODULES for name in names)
 
@@ -29,12 +30,12 @@ def _import_compiled():
     found = {}
     for module, _, names in KERNEL_MODULES:
         try:
-            mod = importlib.import_module(f"{__package__}.{module}")
+            mod = importlib.import_module(f"{_PACKAGE}.{module}")
         except ImportError as exc:  # not built (REFSET_NO_EXT=1, no compiler, source checkout)
             return None, exc
         missing = [k for k in names if not hasattr(mod, k)]
         if missing:  # an editable install whose .so predates a kernel: never mix the two
-            return None, ImportError(f"stale build of refset.{module}, it lacks "
+            return None, ImportError(f"stale build of refset.kernels.{module}, it lacks "
                                      f"{', '.join(missing)}; rerun pip install -e .")
         found.update({k: getattr(mod, k) for k in names})
     return found, None
@@ -43,18 +44,18 @@ def _import_compiled():
 def _import_twins():
     found = {}
     for _, module, names in KERNEL_MODULES:
-        mod = importlib.import_module(f"{__package__}.{module}")
+        mod = importlib.import_module(f"{_PACKAGE}.{module}")
         found.update({k: getattr(mod, k) for k in names})
     return found
 
 
 _COMPILED, _IMPORT_ERROR = _import_compiled()
 _TWINS = _import_twins()
-_EXT_NAMES = ", ".join(f"refset.{module}" for module, _, _ in KERNEL_MODULES)
+_EXT_NAMES = ", ".join(f"refset.kernels.{module}" for module, _, _ in KERNEL_MODULES)
 
 
 def compiled_available():
-    """True when every compiled extension (``refset._coo_cy``, ...) was built and imports."""
+    """True when every compiled extension (``refset.kernels._coo_cy``, ...) was built and imports."""
     return _COMPILED is not None
 
 

@@ -1,7 +1,7 @@
 """Numpy twins of the compiled COO kernels: the normative specification.
 
 Each function here has a Cython twin with the same name and signature in ``_ext/_coo.pyx``
-(compiled to ``refset._coo_cy``); the Cython code is only an optimisation and the tests check
+(compiled to ``refset.kernels._coo_cy``); the Cython code is only an optimisation and the tests check
 that both agree (float64 to rtol 1e-12, float32 to 1e-5).
 
 Conventions (PERFORMANCE.md §2)
@@ -12,7 +12,7 @@ Conventions (PERFORMANCE.md §2)
   ``rows``, ``cols`` (int64) and ``values`` (float32 or float64), in any order.  The compiled
   kernels are fastest when the links are sorted by destination (``cols`` for the forward
   pass, ``rows`` for the backward pass), or by destination within consecutive segments
-  (cache tiles, ``refset.mlp.forward_order``); they then sum each destination's links per
+  (cache tiles, ``refset.estimator.mlp.forward_order``); they then sum each destination's links per
   segment and add the segments' sums, which can differ from the twins' link-by-link sums in
   the last bits.
 - Outputs are preallocated by the caller and overwritten; each function also returns ``out``.

@@ -4,11 +4,11 @@ The methods' steps are in :mod:`refset.algorithms` (SET, Path-Weight, Sensitivit
 this part applies them to the model: it installs each new topology with its momentum (new links
 start at 0), compacts the neurons CHT removes, pads the per-layer history fields of a dense
 output layer and records ANP and AAE.  SET's call, ``SparseMLP._evolve_set``, stays in
-:mod:`refset.mlp`: :mod:`refset.oracle.adapters.mutants` swaps ``refset.mlp.set_step``.
+:mod:`refset.estimator.mlp`: :mod:`refset.oracle.adapters.mutants` swaps ``refset.estimator.mlp.set_step``.
 
 Deviations
 ----------
-- Methods (:mod:`refset.methods`): Path-Weight's layer norms :math:`s_l` are the mean
+- Methods (:mod:`refset.estimator.methods`): Path-Weight's layer norms :math:`s_l` are the mean
   per-sample norms of each layer's input over at most ``probe_size`` (1024) training samples
   drawn with the run's generator, without dropout; Sensitivity uses the mean of the epoch's
   mini-batch gradients accumulated during training (no extra pass).
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from ._numerics import _EVAL_BATCH
+from .numerics import _EVAL_BATCH
 from .methods import area_across_epochs
 
 
@@ -49,7 +49,7 @@ class _TopologyEvolution:
         """One topology update with the model's method.
 
         Returns the history fields of the update: per layer ``removed``, ``regrown``,
-        ``overlap``, and the method's own fields (see :mod:`refset.methods`).
+        ``overlap``, and the method's own fields (see :mod:`refset.estimator.methods`).
         """
         n = len(self.layers_)
         if skip:
@@ -92,7 +92,7 @@ class _TopologyEvolution:
         n_sparse = self._n_sparse()
         layers, inits = self.layers_[:n_sparse], self._inits(n_sparse)
         if method.name == "path-weight":
-            from .algorithms.path_weight import path_weight_step, update_schedule
+            from ..algorithms.path_weight import path_weight_step, update_schedule
 
             step = path_weight_step(
                 layers, self._probe_scales(X), self._rng, lam=state["lam"],
@@ -106,7 +106,7 @@ class _TopologyEvolution:
                     K1=opts["K1"], K2=opts["K2"], K3=opts["K3"], K4=opts["K4"])
                 self.method_state_ = {"lam": lam, "zeta": zeta, "delta": delta}
         else:
-            from .algorithms.sensitivity import sensitivity_step
+            from ..algorithms.sensitivity import sensitivity_step
 
             if self._mean_grads is None:
                 raise RuntimeError("Sensitivity needs the mean gradient of the epoch just "
@@ -124,7 +124,7 @@ class _TopologyEvolution:
 
     def _evolve_cht(self, method):
         """One ESML step (ALGORITHMS §5.3) with percolation and compaction."""
-        from .algorithms.cht import early_stop_update, esml_step
+        from ..algorithms.cht import early_stop_update, esml_step
 
         opts = method.options
         n_sparse = self._n_sparse()

@@ -1,7 +1,7 @@
 """Numpy twins of the compiled path kernels: the normative specification.
 
 Each function here has a Cython twin with the same name and signature in ``_ext/_paths.pyx``
-(compiled to ``refset._paths_cy``); the tests check that both agree (float64 to rtol 1e-12,
+(compiled to ``refset.kernels._paths_cy``); the tests check that both agree (float64 to rtol 1e-12,
 float32 to 1e-5).
 
 Conventions

@@ -21,7 +21,7 @@ its upper triangle (so ``C_ab`` and ``C_ba`` are the same float and tie exactly)
 block is merged into a running top-K buffer per layer type.  ``C`` itself is never stored.
 
 Draw order: for each layer in turn, the isolation repair
-(:func:`refset.topology.repair_isolation`), then its weights.
+(:func:`refset.algorithms.topology.repair_isolation`), then its weights.
 
 Deviations
 ----------
@@ -33,7 +33,7 @@ Deviations
   their inputs get no links (they are inactive).  Every other input, and every hidden neuron,
   must have a link in and out: isolated ones are repaired as in ALGORITHMS §1 (a link whose
   removal isolates nothing moves to the isolated neuron; see
-  :func:`refset.topology.repair_isolation`), which is random.  The authors' code leaves
+  :func:`refset.algorithms.topology.repair_isolation`), which is random.  The authors' code leaves
   such neurons isolated.  ``K`` is capped at the number of allowed cells.
 - The CHT authors' code (:mod:`refset.fidelity`) is reproduced by options: ``budget`` (the
   count of a random Bernoulli(1 − S) mask), ``ties=True`` (every correlation tied with the
@@ -51,10 +51,10 @@ advantage in deep learning. ICLR 2024.
 """
 import numpy as np
 
-from ._validation import check_choice, check_float, check_int
-from .draws import as_draws
-from .initializers import SWI
-from .sparse import DTYPES, CooMatrix
+from .._validation import check_choice, check_float, check_int
+from ..draws import as_draws
+from .swi import SWI
+from ..sparse import DTYPES, CooMatrix
 from .topology import repair_isolation
 
 __all__ = ["csti_layers", "csti_topology", "feature_correlation", "feature_statistics"]
@@ -338,7 +338,7 @@ def csti_layers(X, widths, *, sparsity=0.99, rng, init=None, dtype=np.float64, c
         For the isolation repair and the weights.
     init : callable, list of callables or None
         Weight initialiser(s) ``init(rng, size, fan_in, fan_out, dtype)``; None (and an unbound
-        :class:`refset.initializers.SWI`) is SWI bound to each layer's density.
+        :class:`refset.algorithms.swi.SWI`) is SWI bound to each layer's density.
     dtype : float32 or float64, default float64
     chunk_size : int, default 256
         Rows of the correlation matrix (and samples) handled at a time.

@@ -1,7 +1,7 @@
 r"""Numpy twins of the compiled CH3-L3 kernels: the normative closed form (ALGORITHMS §5.4).
 
 Each function here has a Cython twin with the same name and signature in ``_ext/_ch3.pyx``
-(compiled to ``refset._ch3_cy``).  The twins sum every score's terms in the same order, so the
+(compiled to ``refset.kernels._ch3_cy``).  The twins sum every score's terms in the same order, so the
 two backends agree *bit for bit* (the tests check it), and the deterministic tie-break of the
 top-k selection therefore picks the same links on both.
 

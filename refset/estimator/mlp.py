@@ -9,22 +9,25 @@ sigmoid (squared error) at the output.  Internally activations are feature-major
 ``(n_features, batch)`` so the kernels stream contiguous batch vectors (PERFORMANCE §2).
 
 This module holds the estimator :class:`SparseMLP`: parameters, initialisation, the training
-loop, prediction and persistence.  Its other parts live in private modules, each listing its
-own deviations: :mod:`refset._numerics` (forward pass, loss, backpropagation, SGD, evaluation;
-the mixin ``_Numerics``), :mod:`refset._evolution` (topology updates; ``_TopologyEvolution``) and
-:mod:`refset._layout` (the order in which the forward pass reads the links; re-exported here:
-:func:`forward_order`, ``COLUMN_ORDER_MIN_BATCH``, ``TILE_BYTES``, ``TILE_MIN_LINKS``).
+loop, prediction and persistence.  Its other parts are the sibling modules of
+:mod:`refset.estimator`, each listing its own deviations: :mod:`~refset.estimator.numerics`
+(forward pass, loss, backpropagation, SGD, evaluation; the mixin ``_Numerics``),
+:mod:`~refset.estimator.evolution` (topology updates; ``_TopologyEvolution``) and
+:mod:`~refset.estimator.layout` (the order in which the forward pass reads the links;
+re-exported here: :func:`forward_order`, ``COLUMN_ORDER_MIN_BATCH``, ``TILE_BYTES``,
+``TILE_MIN_LINKS``).
 
 Deviations
 ----------
-- The loss (``loss="mse"``), weight decay and ``loss_and_gradients``: :mod:`refset._numerics`;
-  Path-Weight's layer norms, Sensitivity's gradients, ANP and AAE: :mod:`refset._evolution`.
+- The loss (``loss="mse"``), weight decay and ``loss_and_gradients``:
+  :mod:`refset.estimator.numerics`; Path-Weight's layer norms, Sensitivity's gradients, ANP and
+  AAE: :mod:`refset.estimator.evolution`.
 - Train loss and accuracy are by default running averages over the epoch's mini-batches
   (before each update, with dropout); ``train_metrics="full"`` evaluates the whole training
   set after the epoch instead.  The test metrics are always evaluated after the epoch's
   updates, before the topology update.
 - ``predict_proba`` with ``loss="mse"`` returns the sigmoid outputs normalised to sum 1.
-- Methods (:mod:`refset.methods`): Path-Weight refuses ``dense_output=True`` (its paths run
+- Methods (:mod:`refset.estimator.methods`): Path-Weight refuses ``dense_output=True`` (its paths run
   through every layer); CSTI needs the dense output layer and hidden widths M or 2M.
 - ``update_interval``: the topology evolves after epochs whose number is a multiple of it,
   never after the last.
@@ -38,25 +41,27 @@ Deviations
 Notes
 -----
 The order in which the forward pass reads the links, and why one and two threads give
-identical runs: :mod:`refset._layout`.
+identical runs: :mod:`refset.estimator.layout`.
 """
 import time
 
 import numpy as np
 
-from ._evolution import _TopologyEvolution
-# re-exported: benchmarks and tests import the forward pass's link order from refset.mlp
-from ._layout import COLUMN_ORDER_MIN_BATCH, TILE_BYTES, TILE_MIN_LINKS, forward_order  # noqa: F401
-from ._numerics import _Numerics
-from ._progress import ProgressBar
-from .draws import draws_from_seed
-from ._validation import check_choice, check_finite_2d, check_float, check_int, check_labels
-from .algorithms.sparse_evolutionary import set_step
-from .erdos_renyi import erdos_renyi_count, erdos_renyi_layer
-from . import fidelity as _fidelity
-from .initializers import SWI, TorchLinear, get_initializer
+from .checkpoint import load_checkpoint, save_checkpoint
+from .evolution import _TopologyEvolution
+# re-exported: benchmarks and tests import the forward pass's link order from refset.estimator.mlp
+from .layout import COLUMN_ORDER_MIN_BATCH, TILE_BYTES, TILE_MIN_LINKS, forward_order  # noqa: F401
+from .numerics import _Numerics
+from .._progress import ProgressBar
+from ..draws import draws_from_seed
+from .._validation import check_choice, check_finite_2d, check_float, check_int, check_labels
+from ..algorithms.sparse_evolutionary import set_step
+from ..algorithms.erdos_renyi import erdos_renyi_count, erdos_renyi_layer
+from .. import fidelity as _fidelity
+from ..algorithms.initializers import TorchLinear, get_initializer
+from ..algorithms.swi import SWI
 from .methods import DEFAULTS as METHOD_DEFAULTS, METHODS, make_method
-from .sparse import CooMatrix
+from ..sparse import CooMatrix
 
 __all__ = ["SparseMLP"]
 
@@ -100,7 +105,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         ``swi`` the sparse weight initialisation of CHT, bound to each layer's density).
         None (default) is the method's choice: ``"swi"`` for CHT, ``"normal"`` otherwise.
     init_mode : {"exact", "bernoulli", "replacement"}, default "exact"
-        Erdős–Rényi variant (see :mod:`refset.erdos_renyi`); ``"replacement"`` is the
+        Erdős–Rényi variant (see :mod:`refset.algorithms.erdos_renyi`); ``"replacement"`` is the
         original SET code's.
     dtype : {"float64", "float32"}, default "float64"
     threads : int, default 1
@@ -123,10 +128,10 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         are trained (free, as in Keras); ``"full"``: the whole training set evaluated after
         the epoch's updates (exact, costs one forward pass over it, counted as evaluation).
     method : {"set", "path-weight", "sensitivity", "cht"}, default "set"
-        Topology-evolution method (see :mod:`refset.methods`).
+        Topology-evolution method (see :mod:`refset.estimator.methods`).
     method_options : dict or None
         The method's options, e.g. ``{"lam": 0.1}`` for Path-Weight; missing ones take their
-        defaults (:data:`refset.methods.DEFAULTS`).
+        defaults (:data:`refset.estimator.methods.DEFAULTS`).
     dense_output : bool or None
         Make the output layer dense and static (CHT's setup); None is the method's choice
         (True for CHT, False otherwise).  Not available with Path-Weight, whose paths run
@@ -374,7 +379,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
 
         ``budget`` is None, or with the quirk ``tie_inclusive`` the authors' per-layer link
         count (that of a random Bernoulli(1 - S) mask, drawn first)."""
-        from .csti import csti_layers
+        from ..algorithms.csti import csti_layers
 
         if X is None:
             raise ValueError("CSTI builds the topology from the training data: fit() the model "
@@ -558,8 +563,8 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         return record
 
     # SET's update stays here, beside the estimator: refset.oracle.adapters.mutants swaps
-    # refset.mlp.set_step to inject a bug into training.  The other methods and the
-    # bookkeeping of every update are in refset._evolution.
+    # refset.estimator.mlp.set_step to inject a bug into training.  The other methods and the
+    # bookkeeping of every update are in refset.estimator.evolution.
     def _evolve_set(self, method):
         removed, regrown, overlap = [], [], []
         n_sparse = self._n_sparse()
@@ -614,13 +619,9 @@ class SparseMLP(_Numerics, _TopologyEvolution):
     # -- persistence ------------------------------------------------------------------
     def save(self, path):
         """Write model, optimizer and generator state to ``path`` (.npz, atomic)."""
-        from .checkpoint import save_checkpoint
-
         save_checkpoint(self, path)
 
     @classmethod
     def load(cls, path):
         """Load a model saved by :meth:`save` (raises ``CheckpointError`` if invalid)."""
-        from .checkpoint import load_checkpoint
-
         return load_checkpoint(path, cls)

@@ -1,8 +1,8 @@
 r"""The numerics of :class:`refset.SparseMLP`: forward pass, loss, backpropagation and SGD.
 
-Activations are feature-major ``(n_features, batch)`` (see :mod:`refset.mlp`); every pass runs
-the backend's kernels (:mod:`refset._kernels`, compiled twins in ``_ext/``).  The order in which
-the forward pass reads a layer's links is :func:`refset._layout.forward_order`.  Evaluation
+Activations are feature-major ``(n_features, batch)`` (see :mod:`refset.estimator.mlp`); every pass runs
+the backend's kernels (:mod:`refset.kernels.coo`, compiled twins in ``_ext/``).  The order in which
+the forward pass reads a layer's links is :func:`refset.estimator.layout.forward_order`.  Evaluation
 (prediction, test metrics, Path-Weight's probe) runs in chunks of ``_EVAL_BATCH`` samples.
 
 Deviations
@@ -19,9 +19,9 @@ Deviations
 """
 import numpy as np
 
-from . import _backend
-from ._layout import forward_tile_rows, tiled_order
-from ._validation import check_finite_2d, check_labels
+from ..kernels import backend as _backend
+from .layout import forward_tile_rows, tiled_order
+from .._validation import check_finite_2d, check_labels
 from .methods import linear_decay
 
 _EVAL_BATCH = 256        # measured: larger eval batches push activations out of L2
@@ -60,7 +60,7 @@ class _Numerics:
             self._fwd[index] = {}
 
     def _forward_links(self, l, batch, itemsize):
-        """Layer ``l``'s links in :func:`~refset._layout.forward_order`: (permutation or None,
+        """Layer ``l``'s links in :func:`~refset.estimator.layout.forward_order`: (permutation or None,
         rows, cols).
 
         Each order (rows per tile) is sorted once and cached until the layer's topology

@@ -9,7 +9,7 @@ so "no row and no column of any layer is empty" is exactly "no isolated neuron".
 """
 import numpy as np
 
-from .draws import as_draws
+from ..draws import as_draws
 
 __all__ = ["isolated", "sample_free", "min_links_without_isolation", "repair_isolation"]
 

@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from ._validation import check_choice, check_float, check_int
+from .._validation import check_choice, check_float, check_int
 
 __all__ = ["METHODS", "DEFAULTS", "make_method", "Method"]
 

@@ -8,7 +8,7 @@ that a sweep's run directory is a ``refset train`` run directory: the same ``con
 import json
 import os
 
-from ._io import atomic_write
+from .._io import atomic_write
 from .history import write_history_csv, write_history_json
 
 __all__ = ["make_data_args", "load_run_data", "run_config", "write_run_config",
@@ -43,7 +43,7 @@ def load_run_data(data_args):
     >>> load_run_data(make_data_args("synthetic", synthetic={"n_samples": 90})).summary()
     'synthetic: 60 train / 30 test, 200 features, 4 classes'
     """
-    from .datasets import load_dataset
+    from ..datasets import load_dataset
 
     return load_dataset(data_args["name"], data_args["data_dir"],
                         test_size=data_args["test_size"], seed=data_args["seed"],

@@ -1,66 +1,31 @@
-"""Weight initialisers for the links of a sparse layer (ALGORITHMS §1).
+r"""SWI: sparse weight initialisation of CHT (Zhang et al. 2024, §3.2; ALGORITHMS §5.2).
 
-An initialiser is a callable ``init(rng, size, fan_in, fan_out, dtype) -> ndarray`` that
-draws ``size`` weights (``rng`` a Generator or a :class:`refset.draws.Draws`; the built-in
-ones draw ``standard_normal`` or ``uniform`` of that stream, one uniform per weight); ``fan_in`` and ``fan_out`` are the layer's widths ``n_in`` and
-``n_out``.  New links created by a topology update use the layer's initialiser.  Biases start
-at 0.
+A sparse layer whose outputs each receive on average :math:`(1 - S)\,n_{in}` links (sparsity
+:math:`S`) keeps the variance of its pre-activations equal to that of a dense Kaiming-normal
+layer when its weights are drawn with
 
-Examples
---------
->>> import numpy as np
->>> init = get_initializer("he_uniform")
->>> w = init(np.random.default_rng(0), 1000, 6, 4, np.float64)
->>> bool(np.all(np.abs(w) <= 1.0))           # bound sqrt(6 / fan_in) = 1
-True
+.. math:: \sigma = \frac{\mathrm{gain}}{\sqrt{(1 - S)\,\mathrm{fan\_in}}}.
+
+:class:`SWI` is an initialiser in the sense of :mod:`refset.algorithms.initializers`
+(``init(rng, size, fan_in, fan_out, dtype)``); ``SparseMLP(weight_init="swi")`` uses it, and
+CHT (:mod:`refset.algorithms.csti`, :mod:`refset.algorithms.cht`) draws the weights of its
+initial and regrown links with it.
+
+Deviations
+----------
+- The paper's ``fan_in`` is used, not the ``fan_out`` of a later version of the authors' code.
+- An unbound ``SWI()`` is bound (:meth:`SWI.for_layer`) to the sparsity of the layer it draws
+  for: at initialisation, and in an ESML step to the layer as it is after the update
+  (percolation may have changed its shape).
 """
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .draws import as_draws
+from ..draws import as_draws
 
-__all__ = ["Normal", "HeUniform", "XavierUniform", "TorchLinear", "SWI", "get_initializer", "INITIALIZERS"]
-
-
-@dataclass(frozen=True)
-class Normal:
-    """N(0, std²); ``std = 0.1`` is the original SET code's ``randn / 10`` (the default)."""
-
-    std: float = 0.1
-
-    def __call__(self, rng, size, fan_in, fan_out, dtype):
-        return (self.std * as_draws(rng).standard_normal(size)).astype(dtype, copy=False)
-
-
-@dataclass(frozen=True)
-class HeUniform:
-    """U(-a, a) with ``a = sqrt(6 / fan_in)`` (He et al., 2015)."""
-
-    def __call__(self, rng, size, fan_in, fan_out, dtype):
-        limit = np.sqrt(6.0 / fan_in)
-        return as_draws(rng).uniform(-limit, limit, size).astype(dtype, copy=False)
-
-
-@dataclass(frozen=True)
-class XavierUniform:
-    """U(-a, a) with ``a = sqrt(6 / (fan_in + fan_out))`` (Glorot and Bengio, 2010)."""
-
-    def __call__(self, rng, size, fan_in, fan_out, dtype):
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        return as_draws(rng).uniform(-limit, limit, size).astype(dtype, copy=False)
-
-
-@dataclass(frozen=True)
-class TorchLinear:
-    """U(-a, a) with ``a = 1 / sqrt(fan_in)``: what PyTorch's ``nn.Linear`` draws for its weights
-    (Kaiming uniform with ``a = sqrt(5)``) and its biases.  The CHT authors' dense output layer
-    (quirk ``torch_default_output`` of :mod:`refset.fidelity`)."""
-
-    def __call__(self, rng, size, fan_in, fan_out, dtype):
-        limit = 1.0 / np.sqrt(fan_in)
-        return as_draws(rng).uniform(-limit, limit, size).astype(dtype, copy=False)
+__all__ = ["SWI"]
 
 
 @dataclass(frozen=True)
@@ -130,23 +95,3 @@ class SWI:
 
     def __call__(self, rng, size, fan_in, fan_out, dtype):
         return (self.std(fan_in) * as_draws(rng).standard_normal(size)).astype(dtype, copy=False)
-
-
-INITIALIZERS = {"normal": Normal, "he_uniform": HeUniform, "xavier_uniform": XavierUniform,
-                "swi": SWI, "torch_linear": TorchLinear}
-
-
-def get_initializer(spec):
-    """Resolve ``spec``: a name in :data:`INITIALIZERS` or a callable (returned as is).
-
-    Examples
-    --------
-    >>> get_initializer("normal")
-    Normal(std=0.1)
-    """
-    if callable(spec):
-        return spec
-    if isinstance(spec, str) and spec in INITIALIZERS:
-        return INITIALIZERS[spec]()
-    raise ValueError(f"weight_init must be one of {', '.join(map(repr, INITIALIZERS))} "
-                     f"or a callable, got {spec!r}")

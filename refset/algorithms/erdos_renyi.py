@@ -20,7 +20,7 @@ Deviations
   stream) and keeps the distinct ones: on average ``C (1 - exp(-M / C))`` links for ``C``
   cells (125,404 of 126,240 for 3312 × 3000; a 3000 × 20 layer is about 63 % dense).  It does
   not repair isolated neurons (neither does the original).
-- Isolated neurons are repaired by moving links (see :func:`refset.topology.repair_isolation`);
+- Isolated neurons are repaired by moving links (see :func:`refset.algorithms.topology.repair_isolation`);
   a layer that cannot avoid isolation (fewer than ``max(n_in, n_out)`` links) is an error.
 
 References
@@ -32,10 +32,10 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_choice, check_float
-from .draws import as_draws
+from .._validation import check_choice, check_float
+from ..draws import as_draws
 from .initializers import Normal
-from .sparse import CooMatrix
+from ..sparse import CooMatrix
 from .topology import repair_isolation
 
 __all__ = ["erdos_renyi_probability", "erdos_renyi_count", "erdos_renyi_layer"]
