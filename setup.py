@@ -6,8 +6,14 @@ Environment:
 - ``REFSET_NO_OPENMP=1`` builds without OpenMP (the ``threads`` setting is then ignored).
 - ``REFSET_PORTABLE=1`` builds for the generic CPU instead of ``-march=native``.  refset is
   built from source on the machine that runs it, so by default the kernels use every vector
-  instruction of that CPU (AVX2/FMA here: about 2x faster); set it when building a wheel for
+  instruction of that CPU (AVX2/AVX-512: about 2x faster); set it when building a wheel for
   other machines.
+
+Every build compiles with ``-ffp-contract=off``: the compiler may not fuse a multiply and an
+add into one FMA instruction (which rounds once instead of twice).  With contraction allowed,
+``-march=native`` on a CPU with FMA gives other last bits than a portable build, and the same
+seed gives another run.  Without it, native and portable builds are bit-identical
+(``tests/test_reproducible_build.py`` builds both and compares training runs).
 - ``REFSET_CFLAGS`` adds compiler flags.
 - ``REFSET_EXT_ONLY=refset.kernels._coo_cy,...`` builds only the named extensions (development: rebuild
   one kernel module without touching the others, e.g. with ``build_ext --inplace``).
@@ -31,7 +37,8 @@ def _extensions():
     openmp = os.environ.get("REFSET_NO_OPENMP") != "1" and sys.platform.startswith("linux")
     native = (os.environ.get("REFSET_PORTABLE") != "1" and sys.platform.startswith("linux")
               and platform.machine() in ("x86_64", "AMD64"))
-    compile_args = (["-O3"] + (["-fopenmp"] if openmp else []) + (["-march=native"] if native else [])
+    compile_args = (["-O3", "-ffp-contract=off"] + (["-fopenmp"] if openmp else [])
+                    + (["-march=native"] if native else [])
                     + os.environ.get("REFSET_CFLAGS", "").split())
     link_args = ["-fopenmp"] if openmp else []
     only = [n.strip() for n in os.environ.get("REFSET_EXT_ONLY", "").split(",") if n.strip()]
