@@ -27,10 +27,12 @@ from .datasets import Dataset, DatasetNotFoundError, load_dataset, make_syntheti
 from .draws import Draws  # noqa: E402
 from .algorithms.erdos_renyi import erdos_renyi_layer  # noqa: E402
 from .estimator.mlp import SparseMLP  # noqa: E402
+from ._validation import NotFittedError  # noqa: E402
 from .sparse import CooMatrix, check_coo  # noqa: E402
 
 __all__ = [
-    "CheckpointError", "CooMatrix", "Dataset", "DatasetNotFoundError", "Draws", "SparseMLP",
+    "CheckpointError", "CooMatrix", "Dataset", "DatasetNotFoundError", "Draws", "NotFittedError",
+    "SparseMLP",
     "check_coo", "erdos_renyi_layer", "get_backend", "get_kernels", "load_dataset",
     "make_synthetic", "set_backend", "set_step", "show_config", "__version__",
 ]

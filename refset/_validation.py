@@ -7,7 +7,16 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_int", "check_float", "check_choice", "check_finite_2d", "check_labels"]
+__all__ = ["NotFittedError", "check_int", "check_float", "check_choice", "check_finite_2d",
+           "check_labels"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used before ``fit`` (or ``load``).
+
+    A ``ValueError`` and an ``AttributeError``, like scikit-learn's error of the same name, so
+    code catching either keeps working.
+    """
 
 
 def check_int(name, value, low=None, high=None):
@@ -75,6 +84,13 @@ def check_labels(name, y, n_samples):
         raise ValueError(f"{name} has {y.shape[0]} labels but X has {n_samples} samples")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"{name} contains NaN or infinity")
+    if y.dtype.kind == "O":
+        try:
+            np.unique(y)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in y})
+            raise ValueError(f"{name} mixes labels of types {', '.join(kinds)}, which cannot be "
+                             "ordered: give every label the same type") from None
     return y
 
 

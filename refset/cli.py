@@ -124,8 +124,9 @@ def _quirk_names(text):
 
 
 def _hidden(text):
+    items = text.replace(" ", "").split(",")
     try:
-        sizes = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
+        sizes = tuple(int(s) for s in items)      # an empty item ("10,,10") is an error
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--hidden must be comma-separated positive integers, got {text!r}") from None
@@ -266,72 +267,166 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     sys.stderr.write(f"refset: warning: {message}\n")
 
 
-def _train(args):
+# Options that --resume honours; every other train option conflicts with the stored run.
+RESUME_OPTIONS = ("epochs", "threads", "data_dir", "quiet", "resume")
+
+
+def _given_train_options(argv):
+    """The ``dest`` of every ``refset train`` option given on the command line."""
+    parser = build_parser()
+    train = _subparser(parser, "train")
+    for action in train._actions:
+        action.default = argparse.SUPPRESS
+    namespace, _ = parser.parse_known_args(argv)
+    return {dest: _flag(train, dest) for dest in vars(namespace) if dest != "command"}
+
+
+def _subparser(parser, name):
+    (action,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
+def _flag(parser, dest):
+    for action in parser._actions:
+        if action.dest == dest and action.option_strings:
+            return max(action.option_strings, key=len)
+    return dest
+
+
+def _check_writable_dir(path, what):
+    """A one-line message if ``path`` cannot become a directory we write into, else None."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"{what} {path} is a file, not a directory"
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{what} {path} lies under {parent}, which is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{what} {path}: {parent} is not writable"
+    return None
+
+
+def _resume_model(args, given):
+    """Load the run to resume, refusing what would change it; (model, data_args) or a message."""
     from .estimator import SparseMLP
-    from .estimator.run import (load_run_data, make_data_args, run_config, write_run_config,
-                       write_run_history)
 
+    run_dir = args.resume
+    if os.path.isfile(run_dir):
+        return None, (f"--resume takes the run directory, not a file: did you mean "
+                      f"--resume {os.path.dirname(run_dir) or '.'}?")
+    if not os.path.isdir(run_dir):
+        return None, f"--resume: {run_dir} is not a refset run directory (no such directory)"
+    conflicting = [flag for dest, flag in given.items() if dest not in RESUME_OPTIONS]
+    if conflicting:
+        return None, (f"--resume continues {run_dir} with its stored settings "
+                      f"({os.path.join(run_dir, 'config.json')}); {', '.join(conflicting)} "
+                      f"cannot be changed (allowed: --epochs, --threads, --data-dir, --quiet)")
+    try:
+        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+        data_args = dict(config["data"])
+    except FileNotFoundError:
+        return None, f"--resume: {run_dir} holds no config.json (not a refset run directory)"
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"--resume: {run_dir}/config.json is unreadable ({exc})"
+    checkpoint = os.path.join(run_dir, "model.npz")
+    if not os.path.isfile(checkpoint):
+        return None, f"--resume: {run_dir} holds no model.npz (the run saved no epoch yet)"
+    model = SparseMLP.load(checkpoint)
+    if args.epochs is not None:
+        if args.epochs < model.epoch_:
+            return None, (f"--epochs {args.epochs} is fewer than the {model.epoch_} epochs "
+                          f"{run_dir} has trained")
+        model.epochs = args.epochs
+    if args.threads is not None:
+        model.threads = args.threads
+    model._validate_params()
+    if args.data_dir is not None:
+        data_args["data_dir"] = args.data_dir
+    return (model, data_args), None
+
+
+def _new_model(args):
+    """The model, data arguments and run directory of a new run, or a message."""
+    from .estimator import SparseMLP
+    from .estimator.run import make_data_args
+    from .fidelity import resolve
+
+    synthetic = {k: v for k, v in (("n_samples", args.n_samples), ("n_features", args.n_features),
+                                   ("n_classes", args.n_classes)) if v is not None}
+    if args.quirks is not None and args.fidelity != "paper":
+        return None, "--quirks replaces --fidelity authors: give one of them"
+    fidelity = args.quirks if args.quirks is not None else args.fidelity
+    quirks = resolve(fidelity, args.method)
+    data_args = make_data_args(args.dataset, data_dir=args.data_dir, test_size=args.test_size,
+                               seed=args.seed, download=args.download, synthetic=synthetic,
+                               standardize="global" if "global_normalisation" in quirks
+                               else True)
+    run_dir = args.out or os.path.join("refset-runs", f"{args.dataset}-seed{args.seed}")
+    problem = _check_writable_dir(run_dir, "--out")
+    if problem:
+        return None, problem
+    if os.path.exists(os.path.join(run_dir, "model.npz")) and not args.force:
+        return None, (f"{run_dir} already holds a trained model; use --resume {run_dir} to "
+                      "continue it, --out for a new directory, or --force to overwrite")
+    model = SparseMLP(args.hidden, epsilon=args.epsilon, zeta=args.zeta, prune=args.prune,
+                      epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
+                      batch_size=args.batch_size, learning_rate=args.lr,
+                      momentum=args.momentum, weight_decay=args.weight_decay,
+                      weight_decay_style=args.weight_decay_style, loss=args.loss,
+                      dropout=args.dropout, weight_init=args.weight_init, dtype=args.dtype,
+                      threads=1 if args.threads is None else args.threads, seed=args.seed,
+                      method=args.method, method_options=_method_options(args),
+                      dense_output=args.dense_output, lr_schedule=args.lr_schedule,
+                      update_interval=args.update_interval, fidelity=fidelity)
+    model._validate_params()
+    return (model, data_args, run_dir), None
+
+
+def _train(args, given=None):
+    """``refset train``: nothing is written until the command is known to be valid (the run
+    directory, ``config.json`` and the history appear with the first finished epoch)."""
+    from .estimator.run import load_run_data, run_config, write_run_config, write_run_history
+
+    given = {} if given is None else given
     if args.resume:
-        run_dir = args.resume
-        try:
-            with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
-                config = json.load(f)
-        except FileNotFoundError:
-            return _fail(f"--resume: {run_dir} holds no config.json (not a refset run directory)")
-        except ValueError as exc:
-            return _fail(f"--resume: {run_dir}/config.json is unreadable ({exc})")
-        model = SparseMLP.load(os.path.join(run_dir, "model.npz"))
-        if args.epochs is not None:
-            model.epochs = args.epochs
-        if args.threads is not None:
-            model.threads = args.threads
-        data_args = config["data"]
-        if args.data_dir is not None:
-            data_args["data_dir"] = args.data_dir
+        found, problem = _resume_model(args, given)
+        if problem:
+            return _fail(problem)
+        (model, data_args), run_dir = found, args.resume
     else:
-        synthetic = {k: v for k, v in (("n_samples", args.n_samples), ("n_features", args.n_features),
-                                       ("n_classes", args.n_classes)) if v is not None}
-        if args.quirks is not None and args.fidelity != "paper":
-            return _fail("--quirks replaces --fidelity authors: give one of them")
-        fidelity = args.quirks if args.quirks is not None else args.fidelity
-        from .fidelity import resolve
-
-        quirks = resolve(fidelity, args.method)
-        data_args = make_data_args(args.dataset, data_dir=args.data_dir, test_size=args.test_size,
-                                   seed=args.seed, download=args.download, synthetic=synthetic,
-                                   standardize="global" if "global_normalisation" in quirks
-                                   else True)
-        run_dir = args.out or os.path.join("refset-runs", f"{args.dataset}-seed{args.seed}")
-        if os.path.exists(os.path.join(run_dir, "model.npz")) and not args.force:
-            return _fail(f"{run_dir} already holds a trained model; use --resume {run_dir} to "
-                         "continue it, --out for a new directory, or --force to overwrite")
-        model = SparseMLP(args.hidden, epsilon=args.epsilon, zeta=args.zeta, prune=args.prune,
-                          epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                          momentum=args.momentum, weight_decay=args.weight_decay,
-                          weight_decay_style=args.weight_decay_style, loss=args.loss,
-                          dropout=args.dropout, weight_init=args.weight_init, dtype=args.dtype,
-                          threads=1 if args.threads is None else args.threads, seed=args.seed,
-                          method=args.method, method_options=_method_options(args),
-                          dense_output=args.dense_output, lr_schedule=args.lr_schedule,
-                          update_interval=args.update_interval, fidelity=fidelity)
-        model._validate_params()
+        found, problem = _new_model(args)
+        if problem:
+            return _fail(problem)
+        model, data_args, run_dir = found
+    args.run_dir = run_dir                  # for the interruption message
     model.verbose = 0 if args.quiet else (2 if sys.stderr.isatty() else 1)
+    if args.resume and model.epoch_ >= model.epochs:
+        print(f"{run_dir} has already trained {model.epoch_} epochs; give a larger --epochs "
+              "to continue it")
+        return 0
+
+    import numpy as np
 
     t0 = time.perf_counter()
     data = load_run_data(data_args)
     if not args.quiet:
         print(f"{data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
-    os.makedirs(run_dir, exist_ok=True)
+    if not args.resume:                     # refuse what cannot fit before any file exists
+        model._check_memory(data.X_train.shape[1], np.unique(data.y_train).size)
     config = run_config(data_args, model)
-    write_run_config(run_dir, config)
 
-    def save_history(m, record):
+    def save_run(m, record):
+        if m.epoch_ == first_epoch:         # the checkpoint of this epoch is written
+            write_run_config(run_dir, config)
         write_run_history(run_dir, m.history_, config)
 
+    first_epoch = (model.epoch_ + 1) if args.resume else 1
     t0 = time.perf_counter()
     model.fit(data.X_train, data.y_train, validation_data=(data.X_test, data.y_test),
               resume=bool(args.resume), checkpoint=os.path.join(run_dir, "model.npz"),
-              callback=save_history)
+              callback=save_run)
     if not args.quiet:
         last = model.history_[-1]
         print(f"done: test accuracy {last['test_accuracy']:.4f} after {model.epoch_} epochs "
@@ -384,8 +479,40 @@ def _oracle(args):
     return run(args)
 
 
+class _Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _os_error_message(exc):
+    """One line for an operating-system error: what failed, on which file."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    files = [f for f in (exc.filename, exc.filename2) if f is not None]
+    return f"{what}: {' -> '.join(map(str, files))}" if files else what
+
+
+def _interrupted(args, terminated):
+    cause = "terminated (SIGTERM)" if terminated else "interrupted"
+    if args.command == "train":
+        run_dir = getattr(args, "run_dir", None)
+        if run_dir and os.path.exists(os.path.join(run_dir, "model.npz")):
+            return (f"refset: {cause}; the last completed epoch is saved: continue with "
+                    f"refset train --resume {run_dir}")
+        return f"refset: {cause} before the first epoch ended; nothing was saved"
+    if args.command == "sweep":
+        return (f"refset: {cause}; every finished run is saved: rerun the same command to "
+                "continue")
+    return f"refset: {cause}"
+
+
 def main(argv=None):
     """Entry point of the ``refset`` console script; returns the exit status."""
+    import signal
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "info":
@@ -395,17 +522,30 @@ def main(argv=None):
         return 0
     warnings.showwarning = _one_line_warning
     command = {"train": _train, "sweep": _sweep, "plot": _plot, "oracle": _oracle}[args.command]
+    previous = None
+    if threading_is_main():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        if args.command == "train":
+            return command(args, _given_train_options(argv))
         return command(args)
-    except KeyboardInterrupt:
-        sys.stderr.write({
-            "train": "refset: interrupted; the last completed epoch is saved (use --resume)\n",
-            "sweep": "refset: interrupted; every finished run is saved: rerun the same command "
-                     "to continue\n",
-            "plot": "refset: interrupted\n", "oracle": "refset: interrupted\n"}[args.command])
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        sys.stderr.write(_interrupted(args, terminated) + "\n")
+        return 143 if terminated else 130
     except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as exc:
         return _fail(str(exc).splitlines()[0] if isinstance(exc, ImportError) else " ".join(str(exc).split()))
+    except OSError as exc:
+        return _fail(_os_error_message(exc))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def threading_is_main():
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

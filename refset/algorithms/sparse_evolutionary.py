@@ -29,11 +29,11 @@ Deviations
   more: ``prune="original"`` reproduces its two thresholds exactly (ALGORITHMS §7; measured on
   20,000 random 300 × 200 weight sets: 1–3 links more per layer than ``"sign"``, every value
   tied at a threshold, and always the value closest to zero).  ``prune="magnitude"`` (the
-  ⌊ζ nnz⌋ smallest |w|) is what most later libraries do.
+  ⌊ζ nnz⌋ smallest :math:`|w|`) is what most later libraries do.
 - ``guard=False`` (the original code, :mod:`refset.fidelity` quirk ``no_isolation_guard``)
   regrows every link uniformly among the free cells and lets neurons stay isolated.
 - Counts are ``math.floor(zeta * n)`` evaluated in double precision (so ζ = 0.29, n = 100
-  gives 28, as the product is 28.999…).  Ties are broken by (|w|, row, col).
+  gives 28, as the product is 28.999…).  Ties are broken by (:math:`|w|`, row, col).
 """
 import math
 from dataclasses import dataclass
@@ -89,7 +89,7 @@ def select_prune(values, zeta, rule="sign", *, with_zero=False):
     zeta : float in [0, 1]
     rule : {"sign", "magnitude", "original"}
         ``"sign"``: the ⌊ζ n_neg⌋ negatives and the ⌊ζ n_pos⌋ positives closest to zero.
-        ``"magnitude"``: the ⌊ζ nnz⌋ smallest |w|.
+        ``"magnitude"``: the ⌊ζ nnz⌋ smallest :math:`|w|`.
         ``"original"``: the original code's thresholds (:func:`original_thresholds`): every
         link with ``t_neg <= w <= t_pos`` goes.
     with_zero : bool, default False
@@ -199,6 +199,18 @@ def _guard_links(kept, removed, shape, rng, forbid_removed):
     return np.concatenate(links)
 
 
+def _check_not_isolated(layer):
+    iso_rows, iso_cols = isolated(layer.rows, layer.cols, layer.shape)
+    if iso_rows.size or iso_cols.size:
+        where = "; ".join(f"{kind} {', '.join(map(str, idx[:5]))}{' ...' if idx.size > 5 else ''}"
+                          for kind, idx in (("inputs (rows)", iso_rows),
+                                            ("outputs (columns)", iso_cols)) if idx.size)
+        raise ValueError(
+            f"layer has isolated neurons before the update ({where}): set_step with "
+            "guard=True needs every row and column linked (ALGORITHMS §0); repair the layer "
+            "first (refset.algorithms.topology.repair_isolation) or pass guard=False")
+
+
 def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=None,
              guard=True):
     """One SET topology update of one layer (ALGORITHMS §2).
@@ -212,7 +224,7 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
     rng : numpy.random.Generator or refset.draws.Draws
         The source of every random choice; see the module docstring for the draw order.
     prune : {"sign", "magnitude", "original"}, default "sign"
-        The papers' rule, the smallest |w|, or the original code's thresholds
+        The papers' rule, the smallest :math:`|w|`, or the original code's thresholds
         (:func:`select_prune`).
     allow_regrow_removed : bool, default True
         Whether just-removed positions may be drawn again (True in the original code).
@@ -221,11 +233,19 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
         ``Normal(0.1)``.
     guard : bool, default True
         Reconnect neurons that pruning left isolated (False: the original code, which
-        allows isolated neurons; draws nothing for the guard).
+        allows isolated neurons; draws nothing for the guard).  With the guard, ``layer``
+        must have no isolated neuron to begin with (ALGORITHMS §0): the guard spends removed
+        links on neurons this step isolated, and cannot pay for older ones.
 
     Returns
     -------
     SetStepResult
+
+    Raises
+    ------
+    ValueError
+        If ``guard`` is true and a row or column of ``layer`` has no link (repair it first
+        with :func:`refset.algorithms.topology.repair_isolation`, or pass ``guard=False``).
 
     Examples
     --------
@@ -239,6 +259,8 @@ def set_step(layer, zeta, rng, *, prune="sign", allow_regrow_removed=True, init=
     """
     zeta = check_float("zeta", zeta, 0.0, 1.0)
     check_choice("prune", prune, ("sign", "magnitude", "original"))
+    if guard:
+        _check_not_isolated(layer)
     rng = as_draws(rng)
     n_in, n_out = layer.shape
     old = layer.linear()

@@ -20,8 +20,8 @@ Notes
 Checksum kinds: ``sha256`` (of the file), ``git-blob`` (``git hash-object``; for
 ``lung.mat`` and ``CLL-SUB-111.mat``, whose SHA-256 is unknown) and ``md5-gunzip`` (MD5 of
 the decompressed IDX content; the local ``.gz`` headers differ from upstream). Local files
-are hashed only with ``verify=True`` or ``download=True``; a present file is never
-downloaded again, and a mismatching one is reported, never overwritten.
+are hashed when read (``load_dataset(..., verify=True)``, the default); a present file is
+never downloaded again, and a mismatching one is reported, never overwritten.
 
 Deviation: standardising uses ``std + 1e-4`` (ALGORITHMS §3) except for features that are
 constant in training, which are only centred; the SET reference code divides them by 1e-4,

@@ -22,6 +22,7 @@ The algorithms themselves are in :mod:`refset.algorithms`, the kernels in
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .methods import DEFAULTS, METHODS, make_method
 from .mlp import SparseMLP
+from .._validation import NotFittedError
 
-__all__ = ["CheckpointError", "DEFAULTS", "METHODS", "SparseMLP", "load_checkpoint",
-           "make_method", "save_checkpoint"]
+__all__ = ["CheckpointError", "DEFAULTS", "METHODS", "NotFittedError", "SparseMLP",
+           "load_checkpoint", "make_method", "save_checkpoint"]

@@ -43,7 +43,10 @@ Notes
 The order in which the forward pass reads the links, and why one and two threads give
 identical runs: :mod:`refset.estimator.layout`.
 """
+import math
+import os
 import time
+import warnings
 
 import numpy as np
 
@@ -54,7 +57,8 @@ from .layout import COLUMN_ORDER_MIN_BATCH, TILE_BYTES, TILE_MIN_LINKS, forward_
 from .numerics import _Numerics
 from .._progress import ProgressBar
 from ..draws import draws_from_seed
-from .._validation import check_choice, check_finite_2d, check_float, check_int, check_labels
+from .._validation import (NotFittedError, check_choice, check_finite_2d, check_float, check_int,
+                           check_labels)
 from ..algorithms.sparse_evolutionary import set_step
 from ..algorithms.erdos_renyi import erdos_renyi_count, erdos_renyi_layer
 from .. import fidelity as _fidelity
@@ -85,8 +89,8 @@ class SparseMLP(_Numerics, _TopologyEvolution):
     zeta : float, default 0.3
         SET revise fraction in [0, 1]; 0 is static sparse training.
     prune : {"sign", "magnitude", "original"}, default "sign"
-        SET removal rule: the papers' sign split (⌊ζ n⌋ per sign), the smallest |w|, or the
-        original code's thresholds (ALGORITHMS §7).
+        SET removal rule: the papers' sign split (⌊ζ n⌋ per sign), the smallest :math:`|w|`,
+        or the original code's thresholds (ALGORITHMS §7).
     allow_regrow_removed : bool, default True
         Whether just-removed positions may be regrown.
     epochs : int, default 100
@@ -325,6 +329,49 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         return init.for_layer(n_in, n_out, nnz) if hasattr(init, "for_layer") else init
 
     # -- construction -----------------------------------------------------------------
+    def estimate_memory(self, n_features, n_classes):
+        """Bytes that training this configuration needs, roughly (a lower bound).
+
+        Counts, per link, its indices (2 × int64), value, velocity and gradient, the forward
+        order and gathered values, and the topology update's sorted linear indices; per
+        neuron, a batch of activations and deltas.  The data are not counted (they are loaded
+        already).  Python integers throughout, so an absurd width gives an absurd number,
+        not an overflow.
+
+        Examples
+        --------
+        >>> n = SparseMLP((1000, 1000, 1000), epsilon=20).estimate_memory(200, 4)
+        >>> 10 < n / 2**20 < 100          # MiB
+        True
+        """
+        sizes = self._validate_params()
+        itemsize = _resolve_dtype(self._p("dtype")).itemsize
+        widths = (int(n_features),) + sizes + (int(n_classes),)
+        method = self._method()
+        csti = method.name == "cht" and method.options.get("topology_init", "csti") == "csti"
+        links = 0
+        for l, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+            if l == len(widths) - 2 and self._setting("dense_output"):
+                links += n_in * n_out
+            elif csti:
+                links += math.ceil((1 - method.options["sparsity"]) * n_in * n_out)
+            else:
+                links += min(math.ceil(self.epsilon * (n_in + n_out)), n_in * n_out)
+        per_link = 2 * 8 + 3 * itemsize + 8 + itemsize + 16
+        per_neuron = 3 * int(self.batch_size) * itemsize
+        return links * per_link + sum(widths) * per_neuron
+
+    def _check_memory(self, n_features, n_classes):
+        """Refuse, before allocating, a configuration that cannot fit in memory."""
+        needed = self.estimate_memory(n_features, n_classes)
+        available = _available_memory()
+        if available is not None and needed > available:
+            raise ValueError(
+                f"hidden_layer_sizes={tuple(self._validate_params())}, epsilon={self.epsilon}: "
+                f"training needs at least {_format_bytes(needed)} of memory, but "
+                f"{_format_bytes(available)} is available; use narrower layers, a smaller "
+                "epsilon or float32")
+
     def _initialize(self, n_features, n_classes, rng, X=None):
         """Fresh layers, biases and optimizer state (``X``: training data, for CSTI)."""
         sizes = (n_features, *self._validate_params(), n_classes)
@@ -476,7 +523,9 @@ class SparseMLP(_Numerics, _TopologyEvolution):
             self.classes_ = np.unique(y)
             if self.classes_.size < 2:
                 raise ValueError("y must contain at least two classes")
+            self._check_memory(X.shape[1], self.classes_.size)
             self._initialize(X.shape[1], self.classes_.size, draws_from_seed(self.seed), X)
+        _check_threads(self.threads)
         y_idx = self._encode(y)
         if validation_data is not None:
             if len(validation_data) != 2:
@@ -582,7 +631,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
     # -- inference --------------------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "layers_"):
-            raise ValueError("this SparseMLP is not fitted yet: call fit() or load() first")
+            raise NotFittedError("this SparseMLP is not fitted yet: call fit() or load() first")
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
@@ -597,10 +646,12 @@ class SparseMLP(_Numerics, _TopologyEvolution):
 
     def predict(self, X):
         """Predicted class labels, shape (n_samples,)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, X, y):
         """Accuracy on ``(X, y)``."""
+        self._check_fitted()
         y = check_labels("y", y, np.asarray(X).shape[0])
         return float(np.mean(self.predict(X) == y))
 
@@ -625,3 +676,32 @@ class SparseMLP(_Numerics, _TopologyEvolution):
     def load(cls, path):
         """Load a model saved by :meth:`save` (raises ``CheckpointError`` if invalid)."""
         return load_checkpoint(path, cls)
+
+
+def _available_memory():
+    """Bytes of memory available to a new allocation (MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _format_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+
+
+def _check_threads(threads):
+    cpus = os.cpu_count()
+    if cpus and threads > cpus:
+        warnings.warn(f"threads={threads} exceeds the {cpus} CPUs of this machine: the kernels "
+                      f"will run slower than with threads={cpus}", UserWarning, stacklevel=3)

@@ -254,13 +254,16 @@ def test_download_failure_leaves_nothing(tmp_path):
     assert not list((tmp_path / "data").iterdir())
 
 
-def test_verify_flag_checks_present_files(tmp_path, fake_mat):
+def test_present_files_are_verified_by_default(tmp_path, fake_mat):
+    """Another file saved under a registered name is refused, naming it (verify=False trusts it)."""
     src, _ = fake_mat
     root = tmp_path / "data"
     write_mat(root / "lung.mat", np.ones((4, 3)), [1, 2, 1, 2])  # a different file
-    load_dataset("lung", data_dir=root, test_size=0.5)  # not hashed by default
     with pytest.raises(ChecksumError, match=re.escape(str(root / "lung.mat"))):
+        load_dataset("lung", data_dir=root, test_size=0.5)
+    with pytest.raises(ChecksumError, match="expected"):
         load_dataset("lung", data_dir=root, test_size=0.5, verify=True)
+    assert load_dataset("lung", data_dir=root, test_size=0.5, verify=False).X_train.shape[1] == 3
     with pytest.raises(ChecksumError):
         load_dataset("lung", data_dir=root, test_size=0.5, download=True)
     assert (root / "lung.mat").read_bytes() != src.read_bytes()  # never overwritten
@@ -330,10 +333,10 @@ def test_corrupt_idx_inside_load_dataset(tmp_path):
 def test_corrupt_or_foreign_mat_files(tmp_path):
     (tmp_path / "colon.mat").write_bytes(b"this is not a MATLAB file at all" * 10)
     with pytest.raises(ValueError, match=re.escape(str(tmp_path / "colon.mat"))):
-        load_dataset("colon", data_dir=tmp_path)
+        load_dataset("colon", data_dir=tmp_path, verify=False)
     scipy.io.savemat(tmp_path / "GLIOMA.mat", {"X": np.ones((3, 2)), "labels": [1, 2, 3]})
     with pytest.raises(ValueError, match=r"lacks the variable\(s\) Y .*found: X, labels"):
-        load_dataset("GLIOMA", data_dir=tmp_path)
+        load_dataset("GLIOMA", data_dir=tmp_path, verify=False)
 
 
 # ----------------------------------------------------------------------------- Dataset
