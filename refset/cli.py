@@ -139,7 +139,7 @@ def _hidden(text):
 def build_parser():
     parser = _Parser(prog="refset", description="Truly sparse MLPs trained with dynamic "
                      "sparse topologies: SET, Path-Weight, Sensitivity and CHT.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,sweep,plot,oracle,info}",
+    sub = parser.add_subparsers(dest="command", metavar="{train,sweep,plot,oracle,fingerprint,info}",
                                 parser_class=_Parser)
     sub.required = True
 
@@ -255,6 +255,12 @@ def build_parser():
 
     add_oracle_parser(sub, _Parser, _HelpFormatter)
     sub.add_parser("info", help="show the active backend, versions and threads")
+    fp = sub.add_parser("fingerprint", help="SHA-256 of a saved network (compare runs bit for bit)",
+                        formatter_class=_HelpFormatter,
+                        description="Print the SHA-256 of a saved model's links, weights and "
+                        "biases (SparseMLP.fingerprint) and its epoch. The same seed, refset "
+                        "version and numpy give the same fingerprint on any build of refset.")
+    fp.add_argument("path", help="a run directory (its model.npz) or a model .npz file")
     return parser
 
 
@@ -473,6 +479,15 @@ def _plot(args):
     return 0
 
 
+def _fingerprint(args):
+    from .estimator import SparseMLP
+
+    path = os.path.join(args.path, "model.npz") if os.path.isdir(args.path) else args.path
+    model = SparseMLP.load(path)
+    print(f"{model.fingerprint()}  epoch {model.epoch_}  {path}")
+    return 0
+
+
 def _oracle(args):
     from .oracle.cli import run
 
@@ -521,7 +536,8 @@ def main(argv=None):
         show_config()
         return 0
     warnings.showwarning = _one_line_warning
-    command = {"train": _train, "sweep": _sweep, "plot": _plot, "oracle": _oracle}[args.command]
+    command = {"train": _train, "sweep": _sweep, "plot": _plot, "oracle": _oracle,
+               "fingerprint": _fingerprint}[args.command]
     previous = None
     if threading_is_main():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
