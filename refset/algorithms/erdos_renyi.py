@@ -18,7 +18,7 @@ Deviations
 - ``mode="replacement"`` (the original SET code; :mod:`refset.fidelity` quirk
   ``er_with_replacement``) draws ``M`` cells uniformly *with* replacement (``integers`` of the
   stream) and keeps the distinct ones: on average ``C (1 - exp(-M / C))`` links for ``C``
-  cells (125,404 of 126,240 for 3312 × 3000; a 3000 × 20 layer is about 63 % dense).  It does
+  cells (125,441 of 126,240 for 3312 × 3000; a 3000 × 20 layer is about 63 % dense).  It does
   not repair isolated neurons (neither does the original).
 - Isolated neurons are repaired by moving links (see :func:`refset.algorithms.topology.repair_isolation`);
   a layer that cannot avoid isolation (fewer than ``max(n_in, n_out)`` links) is an error.
