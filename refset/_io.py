@@ -1,9 +1,39 @@
-"""Atomic file writing: a file is either the old version or the complete new one."""
+"""File writing shared by every writer of refset: atomic files and the JSON encoding hook.
+
+:func:`atomic_write`: a file is either the old version or the complete new one.
+:func:`json_default`: the ``default=`` of every ``json.dump`` of refset, so numpy scalars and
+arrays (e.g. ``epochs=np.int64(3)`` from an ``np.arange`` grid) are written as the Python
+values they stand for instead of aborting the write.
+"""
 import contextlib
 import os
 import tempfile
 
-__all__ = ["atomic_write"]
+import numpy as np
+
+__all__ = ["atomic_write", "json_default"]
+
+
+def json_default(value):
+    """``default=`` hook of ``json.dump``: numpy bool/integer/floating scalars and arrays.
+
+    A numpy integer becomes an ``int``, a numpy floating a ``float`` (its exact value, e.g.
+    ``np.float32(0.3)`` is 0.30000001192092896), a numpy bool a ``bool``, an array the nested
+    list of those (``tolist``); tuples stay lists as ``json`` writes them.  Anything else raises
+    the ``TypeError`` of ``json``.
+
+    Examples
+    --------
+    >>> import json
+    >>> json.dumps({"epochs": np.int64(3), "sizes": np.array([4, 2]), "b": np.bool_(True)},
+    ...            default=json_default)
+    '{"epochs": 3, "sizes": [4, 2], "b": true}'
+    """
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufU":
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _umask():

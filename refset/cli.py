@@ -11,6 +11,7 @@ Examples::
     refset info                                   # backend, versions, threads
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -390,6 +391,24 @@ def _new_model(args):
     return (model, data_args, run_dir), None
 
 
+@contextlib.contextmanager
+def _run_directory_lock(run_dir, quiet=False):
+    """Own an existing run directory for the run: a second ``refset train`` on it is refused,
+    and temporary files an interrupted run left behind (``.tmp-*``) are removed.  A new
+    directory needs neither (it appears with the first checkpoint)."""
+    from ._lock import lock_directory, remove_stale_temporaries, size_text
+
+    if not os.path.isdir(run_dir):
+        yield
+        return
+    with lock_directory(run_dir, what="refset train", name="run directory"):
+        count, nbytes = remove_stale_temporaries(run_dir, recursive=False)
+        if count and not quiet:
+            print(f"removed {count} temporary file(s) ({size_text(nbytes)}) left by an "
+                  f"interrupted run in {run_dir}")
+        yield
+
+
 def _train(args, given=None):
     """``refset train``: nothing is written until the command is known to be valid (the run
     directory, ``config.json`` and the history appear with the first finished epoch)."""
@@ -420,7 +439,7 @@ def _train(args, given=None):
     if not args.quiet:
         print(f"{data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
     if not args.resume:                     # refuse what cannot fit before any file exists
-        model._check_memory(data.X_train.shape[1], np.unique(data.y_train).size)
+        model._check_before_init(data.X_train.shape[1], np.unique(data.y_train).size)
     config = run_config(data_args, model)
 
     def save_run(m, record):
@@ -430,9 +449,10 @@ def _train(args, given=None):
 
     first_epoch = (model.epoch_ + 1) if args.resume else 1
     t0 = time.perf_counter()
-    model.fit(data.X_train, data.y_train, validation_data=(data.X_test, data.y_test),
-              resume=bool(args.resume), checkpoint=os.path.join(run_dir, "model.npz"),
-              callback=save_run)
+    with _run_directory_lock(run_dir, quiet=args.quiet):
+        model.fit(data.X_train, data.y_train, validation_data=(data.X_test, data.y_test),
+                  resume=bool(args.resume), checkpoint=os.path.join(run_dir, "model.npz"),
+                  callback=save_run)
     if not args.quiet:
         last = model.history_[-1]
         print(f"done: test accuracy {last['test_accuracy']:.4f} after {model.epoch_} epochs "
@@ -446,8 +466,7 @@ def _sweep(args):
     config = load_config(args.config)
     out = args.out or os.path.join("refset-runs", config["experiment"]["name"])
     if args.dry_run:
-        config, plan, missing = plan_sweep(args.config, out if os.path.isdir(out) else None,
-                                           data_dir=args.data_dir)
+        config, plan, missing = plan_sweep(args.config, out, data_dir=args.data_dir)
         width = max(len(cell.run_id) for cell, _ in plan)
         for cell, state in plan:
             print(f"{cell.run_id:<{width}}  seed {cell.seed:>10}  {state}")
@@ -458,10 +477,14 @@ def _sweep(args):
                            ("done", "failed", "skipped", "missing", "pending") if states.count(s))
         print(f"{len(plan)} runs ({counts}) -> {out}")
         return 0
-    run_sweep(args.config, out, jobs=args.jobs, dask=args.dask, progress=not args.quiet,
-              data_dir=args.data_dir)
+    rows = run_sweep(args.config, out, jobs=args.jobs, dask=args.dask, progress=not args.quiet,
+                     data_dir=args.data_dir)
     if not args.quiet:
         print(f"results in {out}/ (results.csv, summary.csv; refset plot {out})")
+    failure = rows.failure_message()
+    if failure:
+        sys.stderr.write(f"refset: {failure}\n")
+        return 1
     return 0
 
 

@@ -226,3 +226,34 @@ def test_sigterm_ends_training_with_a_message(tmp_path):
            f"train --resume {out}" in err
     assert "Traceback" not in err
     assert refset.SparseMLP.load(out / "model.npz").epoch_ >= 1
+
+
+# -- leftovers and concurrent runs ------------------------------------------------------------------
+
+def test_resume_removes_temporaries_an_interrupted_run_left(run, capsys):
+    leftover = run / ".tmp-abcd1234-model.npz"
+    leftover.write_bytes(b"x" * 1000)
+    notes = run / ".tmp-notes"                      # not a name atomic_write makes: kept
+    notes.write_text("mine")
+    status, out, _ = _cli(capsys, "train", "--resume", str(run), "--epochs", "3")
+    assert status == 0 and "removed 1 temporary file(s)" in out
+    assert not leftover.exists() and notes.read_text() == "mine"
+
+
+def test_a_run_directory_in_use_is_refused(run, capsys):
+    from refset._lock import lock_directory
+
+    before = {k: v for k, v in _snapshot(run).items() if k != ".lock"}
+    with lock_directory(run, what="refset train", name="run directory"):
+        status, _, err = _cli(capsys, "train", "--resume", str(run), "--epochs", "3")
+    assert status == 2 and "in use by another refset train" in _one_error_line(err)
+    assert {k: v for k, v in _snapshot(run).items() if k != ".lock"} == before
+
+
+def test_fingerprint_command(run, capsys):
+    status, out, _ = _cli(capsys, "fingerprint", str(run))
+    model = refset.SparseMLP.load(run / "model.npz")
+    assert status == 0 and out.split()[0] == model.fingerprint() and "epoch 2" in out
+    (run / "model.npz").write_bytes(b"garbage")
+    status, _, err = _cli(capsys, "fingerprint", str(run))
+    assert status == 2 and "model.npz" in _one_error_line(err)

@@ -154,3 +154,162 @@ def test_plot_command_calls_plot_results(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out == ""
     _one_line_error(capsys, ["plot", "bad"], "path: bad is neither")
     _one_line_error(capsys, ["plot", "x", "--format", ","], "--format must list file formats")
+
+
+# -- errors that name the path; exit status 1 for failed runs; the lock; leftovers ------------
+
+def _tree(path):
+    """Every file under ``path`` (relative name -> bytes), to show that nothing changed."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file()}
+
+
+def test_sweep_config_that_is_a_directory_or_not_utf8_exits_2(tmp_path, capsys):
+    out = tmp_path / "o"
+    _one_line_error(capsys, ["sweep", str(tmp_path), "--out", str(out)],
+                    f"refset: error: config: {tmp_path} is a directory; give the sweep's TOML "
+                    "file")
+    bad = tmp_path / "utf16.toml"
+    bad.write_bytes(CONFIG.encode("utf-16"))
+    for extra in ([], ["--dry-run"]):
+        _one_line_error(capsys, ["sweep", str(bad), "--out", str(out)] + extra,
+                        f"refset: error: config: {bad} is not UTF-8 text (byte 0xff at offset "
+                        "0); save it as UTF-8")
+    assert not out.exists()
+
+
+def test_sweep_out_that_is_a_file_or_under_one_exits_2(tmp_path, config, capsys):
+    file = tmp_path / "notes.txt"
+    file.write_text("mine\n")
+    for extra in ([], ["--dry-run"]):
+        _one_line_error(capsys, ["sweep", str(config), "--out", str(file)] + extra,
+                        f"refset: error: out_dir: {file} is a file, not a directory")
+        _one_line_error(capsys, ["sweep", str(config), "--out", str(file / "o")] + extra,
+                        f"refset: error: out_dir: cannot create {file / 'o'}: {file} is a file, "
+                        "not a directory")
+    assert _tree(tmp_path) == {"notes.txt": b"mine\n", "sweep.toml": CONFIG.encode()}
+
+
+_HOLD_LOCK = """
+import sys, time
+from refset._lock import lock_directory
+with lock_directory(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_sweep_on_the_same_out_exits_2_at_once(tmp_path, config, capsys):
+    import subprocess
+
+    out = tmp_path / "o"
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        before = _tree(out)
+        _one_line_error(capsys, ["sweep", str(config), "--out", str(out)],
+                        f"refset: error: out_dir: {out} is in use by another sweep (pid "
+                        f"{holder.pid}); wait for it to end or use another directory")
+        assert _tree(out) == before
+    finally:
+        holder.kill()                                  # a killed sweep's lock blocks nothing
+        holder.wait()
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+
+
+def test_sweep_with_failed_runs_exits_1_with_one_line(tmp_path, config, capsys, monkeypatch):
+    from refset import SparseMLP
+
+    real_fit = SparseMLP.fit
+
+    def fit(self, *args, **kwargs):
+        if self.zeta == 0.3:
+            raise RuntimeError("injected")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SparseMLP, "fit", fit)
+    out = tmp_path / "o"
+    assert main(["sweep", str(config), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"refset: 2 of 4 runs failed; see {out}/runs/*/error.txt\n"
+    assert "2 ok, 2 failed" in captured.out
+    assert len(list(out.glob("runs/*/error.txt"))) == 2
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    monkeypatch.undo()                                 # the retry succeeds: exit 0
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_damaged_model_and_leftover_temporaries_at_the_cli(tmp_path, config, capsys):
+    out = tmp_path / "o"
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+    run = out / "runs" / "synthetic__set__zeta=0.3__r01"
+    (run / "model.npz").write_bytes(b"garbage")
+    (run / ".tmp-abcd_123-model.npz").write_bytes(b"\0" * 2_500_000)   # a killed save
+    assert main(["sweep", str(config), "--out", str(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"4 runs (3 done, 1 pending) -> {out}"
+    assert [line.split()[-1] for line in lines[:4]] == ["done", "done", "done", "pending"]
+    assert main(["sweep", str(config), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "sweep cli: 4 runs, 3 finished earlier, 1 to run" in text
+    assert "removed 1 temporary file(s) (2.5 MB) left by an interrupted sweep" in text
+    assert "rerunning synthetic__set__zeta=0.3__r01: model.npz: not a readable checkpoint" in text
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.csv",
+                                                     "history.json", "model.npz", "result.json"]
+    assert main(["sweep", str(config), "--out", str(out), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"4 runs (4 done) -> {out}"
+
+
+def _plot_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    history = [{"epoch": e, "test_accuracy": 0.5, "nnz": [50], "removed": [5], "regrown": [5],
+                "active_neurons": [10, 3]} for e in (1, 2)]
+    (run / "history.json").write_text(json.dumps({"history": history}))
+    return run
+
+
+def test_plot_of_damaged_files_exits_2_naming_the_file(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    run = _plot_run(tmp_path)
+    for path, data, message in [
+            (sweep / "results.json", b'{"config": {}, "runs": [', "not valid JSON (Expecting "),
+            (sweep / "results.json", b'{"runs": []}\xff', "not UTF-8 text (byte 0xff at "),
+            (run / "history.json", b'{"history": [', "not valid JSON (Expecting "),
+            (run / "history.json", b"\xfe", "not UTF-8 text (byte 0xfe at offset 0)")]:
+        path.write_bytes(data)
+        before = _tree(tmp_path)
+        _one_line_error(capsys, ["plot", str(path.parent)], f"refset: error: {path}: {message}")
+        assert _tree(tmp_path) == before and not (path.parent / "plots").exists()
+
+
+def test_plot_out_that_cannot_be_written_exits_2(tmp_path, capsys, monkeypatch):
+    import os
+
+    pytest.importorskip("matplotlib")
+    run = _plot_run(tmp_path)
+    file = tmp_path / "fig.png"
+    file.write_bytes(b"a user's figure")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    before = _tree(tmp_path)
+    _one_line_error(capsys, ["plot", str(run), "--out", str(file)],
+                    f"refset: error: out_dir: {file} is a file, not a directory")
+    _one_line_error(capsys, ["plot", str(run), "--out", str(file / "p")],
+                    f"refset: error: out_dir: cannot create {file / 'p'}: {file} is a file")
+    real_access = os.access                            # read-only (chmod does not bind root)
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        os.fspath(path) != str(shared) and real_access(path, mode, **kw)))
+    _one_line_error(capsys, ["plot", str(run), "--out", str(shared / "p")],
+                    f"refset: error: out_dir: cannot create {shared / 'p'}: {shared} is not "
+                    "writable; choose another directory")
+    assert _tree(tmp_path) == before and list(shared.iterdir()) == []
+    monkeypatch.undo()
+    assert main(["plot", str(run), "--out", str(shared / "p"), "--format", "svg"]) == 0
+    assert [p.name for p in (shared / "p").iterdir()] == ["bookkeeping_run.svg"]

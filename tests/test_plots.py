@@ -384,6 +384,89 @@ def test_plot_results_rejects_bad_input(tmp_path, sweep_dir):
         plot_execution_time({"runs": [{"zeta": 0.1}]})
 
 
+def _tree(path):
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("data, problem", [
+    (b"{\"config\": {}, \"runs\": [", "not valid JSON (Expecting value: line 1 column 25"),
+    (b"{\"runs\": []}\xff", "not UTF-8 text (byte 0xff at offset 12)"),
+    (b"[1, 2]", "not a refset results.json"),
+    (b"{\"runs\": 3}", "must hold 'runs', a list of rows"),
+])
+def test_a_damaged_results_json_is_an_error_naming_it(tmp_path, data, problem):
+    (tmp_path / "results.json").write_bytes(data)
+    for call in (plot_results, plot_accuracy_curves, plot_execution_time):
+        with pytest.raises(ValueError) as exc:
+            call(tmp_path)
+        assert str(exc.value).startswith(f"{tmp_path / 'results.json'}: {problem}"), exc.value
+    assert _tree(tmp_path) == {"results.json": data}
+
+
+@pytest.mark.parametrize("data, problem", [
+    (b"{\"history\": [{\"epoch\": 1}", "not valid JSON (Expecting ',' delimiter"),
+    (b"\xfe\xff", "not UTF-8 text (byte 0xfe at offset 0)"),
+    (b"{\"records\": []}", "holds no 'history' list of epoch records"),
+    (b"{\"history\": [1, 2]}", "holds no 'history' list of epoch records"),
+])
+def test_a_damaged_history_json_is_an_error_naming_it(tmp_path, sweep_dir, data, problem):
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.json").write_bytes(data)
+    with pytest.raises(ValueError) as exc:
+        plot_results(run)
+    assert str(exc.value).startswith(f"{run / 'history.json'}: {problem}"), exc.value
+    with pytest.raises(ValueError, match="^" + str(run / "history.json").replace("\\", "\\\\")):
+        plot_link_bookkeeping(run / "history.json")
+    assert _tree(run) == {"history.json": data}                  # no plots directory either
+    # the history of one run of a sweep
+    out = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, out, ignore=shutil.ignore_patterns("plots"))
+    damaged = out / "runs" / "alpha__set__zeta=0.0__r01" / "history.json"
+    damaged.write_bytes(data)
+    with pytest.raises(ValueError) as exc:
+        plot_accuracy_curves(out)
+    assert str(exc.value).startswith(f"{damaged}: {problem}"), exc.value
+
+
+def test_out_dir_that_cannot_be_written_is_refused_before_drawing(tmp_path, sweep_dir,
+                                                                   monkeypatch):
+    import os
+    import shutil
+
+    sweep_dir = shutil.copytree(sweep_dir, tmp_path / "sweep",
+                                ignore=shutil.ignore_patterns("plots"))
+    before = _tree(sweep_dir)
+    file = tmp_path / "figures.png"
+    file.write_bytes(b"a user's figure")
+    with pytest.raises(ValueError) as exc:
+        plot_results(sweep_dir, file)
+    assert str(exc.value) == f"out_dir: {file} is a file, not a directory; give a directory"
+    with pytest.raises(ValueError) as exc:
+        plot_results(sweep_dir, file / "plots")
+    assert str(exc.value) == (f"out_dir: cannot create {file / 'plots'}: {file} is a file, "
+                              "not a directory")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    real_access = os.access
+    # read-only for this process (as root chmod would not bind, so the check is told)
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        os.fspath(path) not in (str(shared), str(sweep_dir)) and real_access(path, mode, **kw)))
+    with pytest.raises(ValueError) as exc:
+        plot_results(sweep_dir, shared / "figs")
+    assert str(exc.value) == (f"out_dir: cannot create {shared / 'figs'}: {shared} is not "
+                              "writable; choose another directory")
+    with pytest.raises(ValueError) as exc:
+        plot_results(sweep_dir)                               # default: PATH/plots
+    assert str(exc.value) == (f"out_dir: cannot create {sweep_dir / 'plots'}: {sweep_dir} is "
+                              "not writable; choose another directory")
+    assert _tree(sweep_dir) == before and list(shared.iterdir()) == []
+    assert file.read_bytes() == b"a user's figure"
+
+
 def test_missing_matplotlib_is_a_clear_import_error(monkeypatch, sweep_dir):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install 'refset\[plot\]'"):

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -209,8 +210,9 @@ def test_sweep_writes_the_layout_and_is_reproducible(tmp_path, global_seed):
     rows = run_sweep(config, tmp_path / "a", progress=False)
     out = tmp_path / "a"
     assert {p.name for p in out.iterdir()} == {"sweep.toml", "results.json", "results.csv",
-                                               "summary.json", "summary.csv", "runs"}
+                                               "summary.json", "summary.csv", "runs", ".lock"}
     assert [r["status"] for r in rows] == ["ok"] * 4
+    assert rows.failed == [] and rows.failure_message() is None and rows.n_runs == 4
     assert load_results(out) == rows
     for row in rows:
         run_dir = out / row["run_dir"]
@@ -407,6 +409,332 @@ def test_save_models_first_and_none(tmp_path):
     config["experiment"]["save_models"] = "none"
     rows = run_sweep(config, tmp_path / "none", progress=False)
     assert not any((tmp_path / "none" / r["run_dir"] / "model.npz").exists() for r in rows)
+
+
+# -- the output directory: refused paths, lock, leftovers, damaged models ----------------------
+
+def tree(path):
+    """Every file under ``path`` (relative name -> bytes), to show that nothing changed."""
+    path = pathlib.Path(path)
+    if path.is_file():
+        return {".": path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_config_that_is_a_directory_or_not_utf8_is_refused_naming_it(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=f"^config: {re.escape(str(tmp_path))} is a directory; give the "):
+        load_config(tmp_path)
+    with pytest.raises(ValueError, match=f"^config: {re.escape(str(tmp_path))} is a directory"):
+        run_sweep(tmp_path, out, progress=False)
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('[data]\ndatasets = ["synthetic"]\n# r\xe9sum\xe9\n'.encode("latin-1"))
+    message = "^" + re.escape(f"config: {bad} is not UTF-8 text (byte 0xe9 at offset 35); save it "
+                             "as UTF-8") + "$"
+    for call in (lambda: load_config(bad), lambda: run_sweep(bad, out, progress=False),
+                 lambda: plan_sweep(bad)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert not out.exists()
+
+
+def test_an_out_dir_that_is_a_file_or_under_one_is_refused_before_any_work(tmp_path,
+                                                                            monkeypatch):
+    calls = []
+    monkeypatch.setattr(worker, "run_cell", lambda *a: calls.append(a))
+    file = tmp_path / "results.txt"
+    file.write_text("a user's file\n")
+    for out, message in [
+            (file, f"out_dir: {file} is a file, not a directory; give a directory"),
+            (file / "sub" / "out", f"out_dir: cannot create {file / 'sub' / 'out'}: {file} is a "
+                                   "file, not a directory")]:
+        for call in (lambda: run_sweep(tiny(), out, progress=False),
+                     lambda: plan_sweep(tiny(), out)):
+            with pytest.raises(ValueError) as exc:
+                call()
+            assert str(exc.value) == message
+    assert tree(tmp_path) == {"results.txt": b"a user's file\n"} and calls == []
+
+
+def test_an_out_dir_in_a_read_only_place_is_refused_before_any_work(tmp_path, monkeypatch):
+    locked = tmp_path / "shared"
+    locked.mkdir()
+    real_access = os.access
+    # as root, chmod does not stop writing: tell the check the directory is read-only
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        os.fspath(path) != str(locked) and real_access(path, mode, **kw)))
+    with pytest.raises(ValueError, match="^" + re.escape(
+            f"out_dir: cannot create {locked / 'out'}: {locked} is not writable; choose another "
+            "directory") + "$"):
+        run_sweep(tiny(), locked / "out", progress=False)
+    with pytest.raises(ValueError, match=f"^out_dir: {re.escape(str(locked))} is not writable"):
+        run_sweep(tiny(), locked, progress=False)
+    assert list(locked.iterdir()) == []
+    _, plan, _ = plan_sweep(tiny(), locked / "out")    # reading a plan needs no write access
+    assert {state for _, state in plan} == {"pending"}
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="permissions do not bind root")
+def test_an_out_dir_without_write_permission_is_refused(tmp_path):
+    locked = tmp_path / "shared"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(ValueError, match=f"{re.escape(str(locked))} is not writable"):
+            run_sweep(tiny(), locked / "out", progress=False)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_stale_temporaries_are_removed_and_reported(tmp_path, capsys):
+    from refset._lock import remove_stale_temporaries
+
+    config = tiny(runs=1)
+    rows = run_sweep(config, tmp_path, progress=False)
+    run_dir = tmp_path / rows[0]["run_dir"]
+    (run_dir / ".tmp-k3j_9x0a-model.npz").write_bytes(b"\0" * 1500)   # a killed save
+    (tmp_path / ".tmp-abcdefgh-results.json").write_text("{")
+    (tmp_path / ".tmp-notes").write_text("not a temporary of ours")
+    (tmp_path / "runs" / ".tmp-sub").mkdir()
+    (tmp_path / "runs" / ".tmp-sub" / ".tmp-00000000-x").write_text("deeper")
+    os.symlink(run_dir / "result.json", tmp_path / ".tmp-aaaaaaaa-link")
+    rows_again = run_sweep(config, tmp_path, progress=True)
+    text = capsys.readouterr().out
+    assert "removed 3 temporary file(s) (1.5 kB) left by an interrupted sweep" in text
+    assert rows_again == rows
+    assert not (run_dir / ".tmp-k3j_9x0a-model.npz").exists()
+    assert not (tmp_path / ".tmp-abcdefgh-results.json").exists()
+    assert (tmp_path / ".tmp-notes").exists() and (tmp_path / ".tmp-aaaaaaaa-link").is_symlink()
+    assert (run_dir / "result.json").exists()
+    run_sweep(config, tmp_path, progress=True)
+    assert "temporary" not in capsys.readouterr().out
+    # the helper alone (refset train uses it on a run directory)
+    (run_dir / ".tmp-12345678-history.json").write_text("12345")
+    (tmp_path / "runs" / ".tmp-22345678-x").write_text("1")
+    assert remove_stale_temporaries(tmp_path / "runs", recursive=False) == (1, 1)
+    assert remove_stale_temporaries(tmp_path, recursive=True) == (1, 5)
+    assert remove_stale_temporaries(tmp_path / "missing") == (0, 0)
+
+
+def test_failures_are_reported_for_the_exit_status(tmp_path, monkeypatch):
+    from refset.sweep._store import store_outcome
+
+    real_fit = SparseMLP.fit
+
+    def fit(self, *args, **kwargs):
+        if self.zeta == 0.3 and self.seed == cells[0].seed:
+            raise RuntimeError("injected")
+        return real_fit(self, *args, **kwargs)
+
+    cells = expand_cells(parse_config(tiny(runs=2)))
+    monkeypatch.setattr(SparseMLP, "fit", fit)
+    rows = run_sweep(tiny(runs=2), tmp_path, progress=False)
+    assert [r["run_id"] for r in rows.failed] == ["synthetic__set__zeta=0.3__r00"]
+    assert rows.failure_message() == (f"1 of 4 runs failed; see {tmp_path}/runs/"
+                                      "synthetic__set__zeta=0.3__r00/error.txt")
+    assert (tmp_path / "runs" / "synthetic__set__zeta=0.3__r00" / "error.txt").is_file()
+    monkeypatch.setattr(SparseMLP, "fit", lambda self, *a, **k: 1 / 0)
+    rows = run_sweep(tiny(runs=2, zeta=(0.0, 0.3, 0.5)), tmp_path / "b", progress=False)
+    assert rows.failure_message() == f"6 of 6 runs failed; see {tmp_path}/b/runs/*/error.txt"
+    # a run failed without a traceback (a data file a worker did not find): error.txt says why
+    outcome = {"status": "failed", "error": "lung.mat not found in /data", "traceback": None,
+               "config": {"data": {}, "model": {}}, "history": [], "model": None}
+    store_outcome(str(tmp_path / "c"), cells[0], outcome, ["zeta"])
+    assert (tmp_path / "c" / "runs" / cells[0].run_id / "error.txt").read_text() == \
+        "lung.mat not found in /data\n"
+
+
+_HOLD_LOCK = """
+import sys, time
+from refset._lock import lock_directory
+with lock_directory(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def hold_lock(directory):
+    """A process holding the sweep lock of ``directory`` (a sweep that is running there)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(directory)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "locked\n"
+    return proc
+
+
+def test_a_second_sweep_on_the_same_out_fails_at_once_and_a_killed_one_blocks_nothing(
+        tmp_path, monkeypatch):
+    config = tiny(runs=1)
+    run_sweep(config, tmp_path, progress=False)
+    calls = []
+    monkeypatch.setattr(worker, "run_cell", lambda *a: calls.append(a))
+    proc = hold_lock(tmp_path)
+    try:
+        (tmp_path / "runs" / "synthetic__set__zeta=0.0__r00" / "model.npz").unlink()  # to redo
+        before = tree(tmp_path)
+        assert before[".lock"] == f"{proc.pid}\n".encode()
+        with pytest.raises(ValueError) as exc:
+            run_sweep(config, tmp_path, progress=False)
+        assert str(exc.value) == (f"out_dir: {tmp_path} is in use by another sweep (pid "
+                                  f"{proc.pid}); wait for it to end or use another directory")
+        assert tree(tmp_path) == before and calls == []
+    finally:
+        proc.kill()                                       # SIGKILL: the kernel drops the lock
+        proc.wait()
+    monkeypatch.undo()
+    rows = run_sweep(config, tmp_path, progress=False)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_a_run_with_a_damaged_model_is_not_finished(tmp_path, capsys):
+    from refset.sweep._store import checkpoint_problem
+
+    config = tiny(runs=2, zeta=(0.3,))
+    rows = run_sweep(config, tmp_path / "ref", progress=False)
+    out = tmp_path / "out"
+    run_sweep(config, out, progress=False)
+    model = out / rows[0]["run_dir"] / "model.npz"
+    good = model.read_bytes()
+    assert checkpoint_problem(model) is None
+    cases = {b"garbage": "not a readable checkpoint (BadZipFile: File is not a zip file)",
+             good[:len(good) // 2]: "not a readable checkpoint (BadZipFile: ",
+             b"": "not a readable checkpoint (BadZipFile: "}
+    for data, problem in cases.items():
+        model.write_bytes(data)
+        assert checkpoint_problem(model).startswith(problem)
+        _, plan, _ = plan_sweep(config, out)
+        assert [state for _, state in plan] == ["pending", "done"]
+    # a zip of other arrays; a checkpoint that lost an array
+    np.savez(model, a=np.zeros(2))
+    assert checkpoint_problem(model) == "no metadata (not a refset checkpoint)"
+    with np.load(tmp_path / "ref" / rows[0]["run_dir"] / "model.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "bias_0"}
+    np.savez(model, **arrays)
+    assert checkpoint_problem(model) == "its arrays do not match its metadata (incomplete)"
+    # the metadata's version: refused unless this refset reads it
+    from refset.estimator import checkpoint
+
+    with np.load(tmp_path / "ref" / rows[0]["run_dir"] / "model.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    for version, problem in [(1, "checkpoint format version 1, not one this refset reads"),
+                             (checkpoint.VERSION, None)]:
+        np.savez(model, **dict(arrays, meta=np.array(json.dumps(dict(meta, version=version)))))
+        found = checkpoint_problem(model)
+        assert found == problem or found.startswith(problem), found
+    np.savez(model, **dict(arrays, meta=np.array([1.0, 2.0])))
+    assert checkpoint_problem(model) == "unreadable metadata"
+    capsys.readouterr()
+    again = run_sweep(config, out, progress=True)
+    text = capsys.readouterr().out
+    assert f"rerunning {rows[0]['run_id']}: model.npz: unreadable metadata" in text
+    assert "1 finished earlier, 1 to run" in text
+    assert SparseMLP.load(model).epoch_ == 3 and checkpoint_problem(model) is None
+    assert without_timing(list(again)) == without_timing(rows)
+    assert snapshot(out) == snapshot(tmp_path / "ref")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the workers in /proc")
+def test_workers_end_when_the_driver_is_killed(tmp_path):
+    """kill -9 of a --jobs 2 sweep: its worker processes end within seconds, not hours."""
+    pytest.importorskip("joblib")
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "long.toml"
+    config.write_text(
+        '[experiment]\nruns = 2\nepochs = 300\nsave_models = "none"\n'
+        '[data]\ndatasets = ["synthetic"]\n'
+        '[data.synthetic]\nn_samples = 300\nn_features = 200\n'
+        '[model]\nepsilon = 20\n'
+        # executed: replicate 0's small network first (< 1 s), then large ones (> 15 s each)
+        '[grid]\nhidden_layer_sizes = [[4], [1000, 1000]]\n')
+
+    def children(pid):
+        found = []
+        for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_bytes().rpartition(b")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+        return found
+
+    def running(pid):
+        try:
+            state = pathlib.Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[0]
+        except OSError:
+            return False
+        return state != b"Z"
+
+    driver = subprocess.Popen([sys.executable, "-m", "refset", "sweep", str(config), "--out",
+                               str(tmp_path / "out"), "--jobs", "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    workers = []
+    try:
+        for line in driver.stdout:                    # a run finished: the workers are busy
+            if line.startswith("[1/4]"):
+                break
+        else:
+            pytest.fail("the sweep ended before a run finished")
+        time.sleep(1.0)
+        workers = children(driver.pid)
+        assert len(workers) >= 2
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 10
+        while any(map(running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in workers if running(pid)]
+    finally:
+        driver.kill()
+        driver.wait()
+        for pid in workers:                           # leave nothing behind if the test failed
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+_WATCHER = """
+import sys, time
+import refset.sweep._worker as worker
+worker._scratch = sys.argv[2]
+worker.watch_driver(int(sys.argv[1]), interval=0.05)
+print("watching", flush=True)
+time.sleep(60)
+"""
+
+
+def test_watch_driver_ends_the_worker_and_removes_its_scratch(tmp_path):
+    """The watcher of a driver that is not the parent (e.g. killed, unreaped: a zombie)."""
+    import subprocess
+    import sys
+
+    scratch = tmp_path / "refset-sweep-x"
+    scratch.mkdir()
+    (scratch / "model.npz").write_bytes(b"half a model")
+    driver = subprocess.Popen(["sleep", "60"])
+    watcher = subprocess.Popen([sys.executable, "-c", _WATCHER, str(driver.pid), str(scratch)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout.readline() == "watching\n"
+        with pytest.raises(subprocess.TimeoutExpired):
+            watcher.wait(timeout=0.5)                     # the driver lives: so does the worker
+        driver.kill()                                     # not reaped yet: a zombie
+        assert watcher.wait(timeout=10) == 1
+        assert not scratch.exists()
+    finally:
+        watcher.kill()
+        driver.kill()
+        watcher.wait()
+        driver.wait()
 
 
 # -- summaries --------------------------------------------------------------------------------

@@ -362,8 +362,18 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         per_neuron = 3 * int(self.batch_size) * itemsize
         return links * per_link + sum(widths) * per_neuron
 
-    def _check_memory(self, n_features, n_classes):
-        """Refuse, before allocating, a configuration that cannot fit in memory."""
+    def _check_before_init(self, n_features, n_classes):
+        """Refuse, before allocating anything, a configuration the data rule out: widths CSTI
+        cannot build, or a network that cannot fit in memory."""
+        method = self._method()
+        sizes = self._validate_params()
+        if method.name == "cht" and method.options.get("topology_init", "csti") == "csti":
+            n = int(n_features)
+            if not (all(w == n for w in sizes) or all(w == 2 * n for w in sizes)):
+                raise ValueError(f"CSTI needs every hidden width equal to the {n} features (1x) "
+                                 f"or to {2 * n} (2x), got hidden_layer_sizes={list(sizes)}; "
+                                 "use those widths or method_options={'topology_init': "
+                                 "'erdos_renyi'}")
         needed = self.estimate_memory(n_features, n_classes)
         available = _available_memory()
         if available is not None and needed > available:
@@ -524,7 +534,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
             self.classes_ = np.unique(y)
             if self.classes_.size < 2:
                 raise ValueError("y must contain at least two classes")
-            self._check_memory(X.shape[1], self.classes_.size)
+            self._check_before_init(X.shape[1], self.classes_.size)
             self._initialize(X.shape[1], self.classes_.size, draws_from_seed(self.seed), X)
         _check_threads(self.threads)
         y_idx = self._encode(y)
@@ -545,7 +555,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         return self
 
     def _epoch(self, X, y_idx, val, kernels):
-        rng, B, n = self._rng, self.batch_size, X.shape[0]
+        rng, B, n = self._rng, int(self.batch_size), X.shape[0]
         t0 = time.perf_counter()
         order = rng.permutation(n)
         n_batches = -(-n // B)

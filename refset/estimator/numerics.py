@@ -89,7 +89,7 @@ class _Numerics:
             if l < last:
                 np.maximum(Z, 0, out=Z)
                 if train and self.dropout > 0:
-                    keep = 1.0 - self.dropout
+                    keep = 1.0 - float(self.dropout)
                     mask = (rng.random(Z.shape) < keep).astype(A.dtype) / A.dtype.type(keep)
                     Z *= mask
                     masks.append(mask)
@@ -133,7 +133,7 @@ class _Numerics:
     def _update_bias(self, l, gb, eta):
         """Momentum step of layer ``l``'s biases, with weight decay only under the
         ``decay_biases`` quirk (in the style of the weights)."""
-        mu, lam = self.momentum, self.weight_decay
+        mu, lam = float(self.momentum), float(self.weight_decay)
         b = self.biases_[l]
         vb = self.velocities_[l][1]
         decay = lam > 0 and "decay_biases" in self._run_quirks()
@@ -173,7 +173,7 @@ class _Numerics:
         """Backpropagation fused with the SGD step: the same result as :meth:`_backward`
         followed by :meth:`_sgd_update` (each layer's propagation uses its weights before
         the update), in one pass over each layer's links (``coo_backward_update``)."""
-        mu, lam = self.momentum, self.weight_decay
+        mu, lam = float(self.momentum), float(self.weight_decay)
         coupled = self._p("weight_decay_style") == "coupled"
         for l in range(len(self.layers_) - 1, -1, -1):
             W = self.layers_[l]
@@ -224,11 +224,11 @@ class _Numerics:
         """Learning rate of ``epoch`` (0-based; default the current one) under the schedule."""
         epoch = self.epoch_ if epoch is None else epoch
         if self._setting("lr_schedule") == "linear":
-            return linear_decay(self.learning_rate, epoch, self.epochs)
-        return self.learning_rate
+            return linear_decay(float(self.learning_rate), epoch, int(self.epochs))
+        return float(self.learning_rate)
 
     def _sgd_update(self, grads, kernels, eta):
-        mu, lam = self.momentum, self.weight_decay
+        mu, lam = float(self.momentum), float(self.weight_decay)
         coupled = self._p("weight_decay_style") == "coupled"
         for l, ((gw, gb), W) in enumerate(zip(grads, self.layers_)):
             vw = self.velocities_[l][0]

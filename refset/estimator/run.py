@@ -8,7 +8,7 @@ that a sweep's run directory is a ``refset train`` run directory: the same ``con
 import json
 import os
 
-from .._io import atomic_write
+from .._io import atomic_write, json_default
 from .history import write_history_csv, write_history_json
 
 __all__ = ["make_data_args", "load_run_data", "run_config", "write_run_config",
@@ -79,7 +79,7 @@ def write_run_config(run_dir, config):
     ['data', 'model']
     """
     with atomic_write(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
+        json.dump(config, f, indent=1, default=json_default)
 
 
 def write_run_history(run_dir, history, config):

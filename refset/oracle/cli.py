@@ -1,8 +1,23 @@
 """``refset oracle``: check an implementation against the golden cases, or regenerate them."""
+import argparse
 import json
+import math
 import sys
 
+from .harness import DEFAULT_TIMEOUT
+
 __all__ = ["add_parser", "run"]
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(
+            f"--timeout must be a number of seconds >= 0 (0: no limit), got {text!r}")
+    return value
 
 
 def add_parser(sub, parser_class, formatter_class):
@@ -27,6 +42,9 @@ def add_parser(sub, parser_class, formatter_class):
     c.add_argument("--expected-failures", default=None, metavar="FILE",
                    help="file of case names expected to fail (one per line, # comments)")
     c.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
+    c.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="a case whose function runs longer is an error and the check goes on "
+                   "(0: no limit; needs SIGALRM: not on Windows)")
     r = osub.add_parser("regenerate", help="rebuild the cases from the current code",
                         formatter_class=formatter_class,
                         description="Rebuild every golden case from refset's numpy twins.  With "
@@ -61,15 +79,16 @@ def run(args):
         print(f"{len(written)} cases written")
         return 0
     xfail = read_expected_failures(args.expected_failures)
-    results = check(args.adapter, level=args.level, pattern=args.case, expected_failures=xfail)
+    results = check(args.adapter, level=args.level, pattern=args.case, expected_failures=xfail,
+                    timeout=args.timeout)
     if not results:
         raise ValueError("no case matches --level/--case")
     print(format_table(results, args.adapter))
     if args.json:
-        from .._io import atomic_write
+        from .._io import atomic_write, json_default
 
         with atomic_write(args.json, "w") as f:
-            json.dump([r.__dict__ for r in results], f, indent=1)
+            json.dump([r.__dict__ for r in results], f, indent=1, default=json_default)
     bad = [r.name for r in results if r.unexpected]
     if bad:
         sys.stderr.write(f"refset oracle: {len(bad)} unexpected result(s): {', '.join(bad)}\n")

@@ -8,8 +8,31 @@ from ._style import _COLORS
 
 
 def _read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """A JSON file's document; a ``ValueError`` naming the file when it is not JSON text."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not a JSON file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                         f"{exc.start}); not a file refset wrote") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _read_history(path):
+    """The epoch records of a ``history.json``; a ``ValueError`` naming the file otherwise."""
+    doc = _read_json(path)
+    history = doc.get("history") if isinstance(doc, Mapping) else None
+    if not isinstance(history, list) or not all(isinstance(r, Mapping) for r in history):
+        raise ValueError(f"{path}: holds no 'history' list of epoch records (not a refset "
+                         "history.json)")
+    return history
 
 
 class _Sweep:
@@ -23,18 +46,26 @@ class _Sweep:
                 raise ValueError(f"results must be a sweep output directory holding results.json "
                                  f"(or that file), got {str(path)!r}")
             doc, self.root = _read_json(file), file.parent
+            if not isinstance(doc, Mapping):
+                raise ValueError(f"{file}: not a refset results.json (a JSON object with "
+                                 "'config' and 'runs')")
+            where = str(file)
         elif isinstance(results, Mapping):
-            doc, self.root = results, Path(".")
+            doc, self.root, where = results, Path("."), "results"
         elif isinstance(results, Sequence) and not isinstance(results, (str, bytes)):
-            doc, self.root = {"runs": list(results)}, Path(".")
+            doc, self.root, where = {"runs": list(results)}, Path("."), "results"
         else:
             raise ValueError("results must be a sweep output directory, the dict of its "
                              f"results.json or a list of rows, got {type(results).__name__}")
         self.config = doc.get("config") or {}
         rows = doc.get("runs")
-        if not isinstance(rows, list) or not all(isinstance(r, Mapping) and "dataset" in r
-                                                 for r in rows):
-            raise ValueError("results must hold 'runs', a list of rows with a 'dataset' field")
+        if not isinstance(self.config, Mapping) or not isinstance(rows, list) or not all(
+                isinstance(r, Mapping) and "dataset" in r for r in rows):
+            if where == "results":
+                raise ValueError("results must hold 'runs', a list of rows with a 'dataset' "
+                                 "field")
+            raise ValueError(f"{where}: must hold 'runs', a list of rows with a 'dataset' "
+                             "field (not a refset results.json, or a damaged one)")
         self.rows = rows
         self.ok = [r for r in rows if r.get("status", "ok") == "ok"]
         self._histories = {}
@@ -73,7 +104,7 @@ class _Sweep:
         key = id(row)
         if key not in self._histories:
             file = self.run_dir(row) / "history.json"
-            self._histories[key] = _read_json(file)["history"] if file.is_file() else None
+            self._histories[key] = _read_history(file) if file.is_file() else None
         return self._histories[key]
 
     def datasets(self, dataset=None):

@@ -2,6 +2,7 @@
 from collections.abc import Mapping
 from pathlib import Path
 
+from .._lock import check_output_dir
 from ._style import _DPI, _require_matplotlib
 from ._sweep import _Sweep, _hashable
 from .runs import plot_degree_distributions, plot_link_bookkeeping
@@ -61,6 +62,14 @@ def plot_results(path, out_dir=None, *, formats=("png", "svg"), quiet=False):
     quiet : bool, default False
         Do not print one line per figure written.
 
+    Raises
+    ------
+    ValueError
+        Before anything is drawn: ``path`` is neither kind of directory, a format is unknown,
+        or ``out_dir`` is a file, lies under a file or is not writable.  A damaged input
+        file (not JSON, not a refset ``history.json``, not a checkpoint) is a ``ValueError``
+        naming it.
+
     Returns
     -------
     list of pathlib.Path
@@ -90,6 +99,7 @@ def plot_results(path, out_dir=None, *, formats=("png", "svg"), quiet=False):
         raise ValueError(f"path must be a sweep output directory (holding results.json) or a "
                          f"run directory (holding history.json), got {str(path)!r}")
     out_dir = Path(out_dir) if out_dir is not None else path / "plots"
+    check_output_dir(out_dir, "out_dir")
     written = []
 
     def save(fig, stem):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ._style import _COLORS, _MARKERS, _empty, _figure, _integer_epochs, _require_matplotlib
-from ._sweep import _read_json
+from ._sweep import _read_history, _read_json
 
 
 def _run_title(run_dir):
@@ -15,7 +15,10 @@ def _run_title(run_dir):
     for file in (run_dir / "config.json", run_dir / "history.json"):
         if file.is_file():
             doc = _read_json(file)
-            model = (doc.get("config", doc) or {}).get("model") or {}
+            doc = doc.get("config", doc) if isinstance(doc, Mapping) else None
+            model = doc.get("model") if isinstance(doc, Mapping) else None
+            if not isinstance(model, Mapping):
+                continue
             bits = [b for b in (model.get("method"), None if model.get("zeta") is None
                                 else f"ζ = {model['zeta']}") if b]
             return run_dir.name + (f" ({', '.join(bits)})" if bits else "")
@@ -134,7 +137,7 @@ def _load_history(source):
         path = Path(source)
         file = path / "history.json" if path.is_dir() else path
         if file.is_file() and file.suffix == ".json":
-            return _read_json(file)["history"], _run_title(file.parent)
+            return _read_history(file), _run_title(file.parent)
     if isinstance(source, Sequence) and not isinstance(source, (str, bytes)) and \
             all(isinstance(r, Mapping) and "epoch" in r for r in source):
         return list(source), "run"

@@ -65,6 +65,7 @@ Output layout
     OUT/runs/<run_id>/history.json, history.csv
     OUT/runs/<run_id>/model.npz       the final model (checkpoint format; see save_models)
     OUT/runs/<run_id>/result.json     its row; error.txt (traceback) for a failed run
+    OUT/.lock                 holds the pid of the sweep running here (an flock; see below)
 
 A run directory is a ``refset train`` run directory (``refset train --resume`` extends it).
 Row fields: ``run_id, dataset, method, <grid keys but method>, replicate, seed, status``
@@ -86,6 +87,22 @@ it from [data] datasets").  Pending runs execute replicate by replicate, so an i
 sweep holds whole replicates of every grid point; within replicate ``r`` the grid points start
 at the ``r``-th (mod their number), so no grid point always runs first on a machine whose speed
 drifts.
+
+Locking, leftovers and failures
+-------------------------------
+A sweep holds an exclusive lock on OUT (``fcntl.flock`` of ``OUT/.lock``, non-blocking) from
+before it reads OUT until it ends: a second sweep on the same OUT fails at once ("OUT is in
+use by another sweep (pid N)").  The kernel drops the lock when the holder dies, so the file
+a killed sweep leaves blocks nothing.  Under the lock the sweep removes the temporary files
+(``.tmp-XXXXXXXX-<name>``, of :func:`refset._io.atomic_write`) a killed sweep left in OUT
+and ``OUT/runs`` and says how many (and their size), and reruns a run marked ``ok`` whose
+``model.npz`` is not a whole checkpoint (``--dry-run`` shows it as pending).  Worker
+processes (``jobs > 1``) end themselves within a second when the driver dies.
+:func:`run_sweep` returns the rows as a :class:`SweepResult`, whose ``failure_message()``
+(``"2 of 12 runs failed; see OUT/runs/*/error.txt"``) makes ``refset sweep`` exit with
+status 1.  An OUT that is a file, lies under a file or is not writable, and a config that is
+a directory or not UTF-8 text, are refused before anything runs with a ``ValueError`` naming
+the path.
 
 Deviations
 ----------
@@ -109,13 +126,14 @@ Deviations
 """
 from ._cells import Cell, cell_seed, expand_cells, grid_points
 from ._config import load_config, parse_config
-from ._runner import plan_sweep, run_sweep
+from ._runner import SweepResult, plan_sweep, run_sweep
 from ._worker import run_cell
 from ._summary import (ROW_FIELDS, epoch_interval, format_summary, load_results, row_fields,
                        run_metrics, summarize, summary_fields)
 
 __all__ = [
-    "Cell", "ROW_FIELDS", "cell_seed", "epoch_interval", "expand_cells", "format_summary",
-    "grid_points", "load_config", "load_results", "parse_config", "plan_sweep", "row_fields",
-    "run_cell", "run_metrics", "run_sweep", "summarize", "summary_fields",
+    "Cell", "ROW_FIELDS", "SweepResult", "cell_seed", "epoch_interval", "expand_cells",
+    "format_summary", "grid_points", "load_config", "load_results", "parse_config",
+    "plan_sweep", "row_fields", "run_cell", "run_metrics", "run_sweep", "summarize",
+    "summary_fields",
 ]

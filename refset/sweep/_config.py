@@ -84,23 +84,45 @@ def load_config(path):
     >>> load_config(p)["grid"]
     {'zeta': [0.0, 0.3]}
     """
+    return _load(path)[0]
+
+
+def read_config_text(path):
+    """The text of a config file; a ``ValueError`` naming the file when it cannot be one."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ValueError(f"config: {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"config: {path} is a directory; give the sweep's TOML file") from None
+    except OSError as exc:
+        raise ValueError(f"config: cannot read {path} ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"config: {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                         f"offset {exc.start}); save it as UTF-8") from None
+
+
+def _load(path):
+    """(normalised config, its text) of a config file."""
     try:
         import tomllib
     except ModuleNotFoundError:          # Python < 3.11
         import tomli as tomllib
     path = os.fspath(path)
+    text = read_config_text(path)
     try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"config: {path} does not exist") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config: {path} is not valid TOML ({exc})") from None
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("data_dir"), str):
         data["data_dir"] = os.path.join(os.path.dirname(os.path.abspath(path)),
                                         os.path.expanduser(data["data_dir"]))
-    return parse_config(raw)
+    return parse_config(raw), text
 
 
 def parse_config(raw):

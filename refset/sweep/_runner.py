@@ -6,22 +6,61 @@ import time
 
 from .._io import atomic_write
 from ._cells import expand_cells
-from ._config import load_config, parse_config
+from ._config import _load, parse_config
+from .._lock import lock_directory, remove_stale_temporaries, size_text
 from ._store import (base_row, check_out_dir, finished_row, read_json, store_outcome, write_csv,
                      write_json)
 from ._summary import format_summary, row_fields, seconds_text, summarize, summary_fields
 from ._toml import dump_toml
 from ._worker import execute
 
-__all__ = ["run_sweep", "plan_sweep"]
+__all__ = ["run_sweep", "plan_sweep", "SweepResult"]
+
+
+class SweepResult(list):
+    """The rows :func:`run_sweep` returns (a list), with what a command line reports.
+
+    Attributes
+    ----------
+    n_runs : int
+        The number of cells of the sweep.
+    out_dir : str
+        The output directory.
+
+    Examples
+    --------
+    >>> rows = SweepResult([{"run_id": "a", "status": "ok"}, {"run_id": "b", "status": "failed"}],
+    ...                    12, "out")
+    >>> len(rows.failed), rows.failure_message()
+    (1, '1 of 12 runs failed; see out/runs/b/error.txt')
+    >>> SweepResult([], 3, "out").failure_message() is None
+    True
+    """
+
+    def __init__(self, rows, n_runs, out_dir):
+        super().__init__(rows)
+        self.n_runs = n_runs
+        self.out_dir = os.fspath(out_dir)
+
+    @property
+    def failed(self):
+        """The rows of the failed runs."""
+        return [r for r in self if r.get("status") == "failed"]
+
+    def failure_message(self):
+        """``"2 of 12 runs failed; see OUT/runs/*/error.txt"``, or None when none failed."""
+        failed = self.failed
+        if not failed:
+            return None
+        run = failed[0]["run_id"] if len(failed) == 1 else "*"
+        return (f"{len(failed)} of {self.n_runs} run{'s' if self.n_runs != 1 else ''} failed; "
+                f"see {os.path.join(self.out_dir, 'runs', run, 'error.txt')}")
 
 
 def _prepare(config, data_dir):
     """(normalised config, text for sweep.toml) from a path, a raw dict or a parsed config."""
     if isinstance(config, (str, os.PathLike)):
-        with open(config, encoding="utf-8") as f:
-            text = f.read()
-        parsed = load_config(config)
+        parsed, text = _load(config)
     elif isinstance(config, dict):
         parsed, text = parse_config(json.loads(json.dumps(config))), None
     else:
@@ -84,6 +123,13 @@ def plan_sweep(config, out_dir=None, *, data_dir=None):
     missing : dict
         Dataset name -> message, for the datasets whose file is absent.
 
+    Raises
+    ------
+    ValueError
+        An invalid config, or an ``out_dir`` that cannot hold this sweep (a file, a path
+        under a file, another sweep's directory).  ``out_dir`` need not exist and may be
+        read-only; nothing is written.
+
     Examples
     --------
     >>> config, plan, missing = plan_sweep({"data": {"datasets": ["synthetic"]},
@@ -99,6 +145,7 @@ def plan_sweep(config, out_dir=None, *, data_dir=None):
     previous = {}
     if out_dir is not None:
         out = os.fspath(out_dir)
+        check_out_dir(out, config, writable=False)
         doc = read_json(os.path.join(out, "results.json"))
         if isinstance(doc, dict):
             previous = {r.get("run_id"): r.get("status") for r in doc.get("runs", [])}
@@ -147,15 +194,26 @@ def run_sweep(config, out_dir, *, jobs=1, dask=None, progress=True, data_dir=Non
 
     Returns
     -------
-    rows : list of dict
-        The result rows of every finished, failed or skipped cell, in cell order (also in
-        ``results.json``).
+    rows : SweepResult
+        A list: the result rows of every finished, failed or skipped cell, in cell order (also
+        in ``results.json``); ``rows.failed`` and ``rows.failure_message()`` tell whether runs
+        failed (a failing run is recorded, never raised).
 
     Raises
     ------
     ValueError
-        An invalid config, another sweep in ``out_dir``, or a missing data file with
+        Before anything is written: an invalid config, an ``out_dir`` that is a file, lies
+        under a file or is not writable, another sweep's directory, a directory in use by a
+        sweep still running (``out_dir/.lock``), or a missing data file with
         ``data.missing = "error"``.
+
+    Notes
+    -----
+    The sweep holds an exclusive lock on ``out_dir`` (``fcntl.flock`` of ``out_dir/.lock``)
+    while it runs; the kernel releases it when the process ends, however it ends.  Under the
+    lock it first removes the temporary files (``.tmp-*``) a killed sweep left in ``out_dir``
+    and ``out_dir/runs``, and reruns a finished run whose ``model.npz`` is not a whole
+    checkpoint.  With ``jobs > 1`` each worker process ends itself when this process dies.
 
     Examples
     --------
@@ -179,23 +237,35 @@ def run_sweep(config, out_dir, *, jobs=1, dask=None, progress=True, data_dir=Non
     config, text = _prepare(config, data_dir)
     out = os.fspath(out_dir)
     cells = expand_cells(config)
-    grid_keys = list(config["grid"])
-    save = config["experiment"]["save_models"]
     missing = {} if dask is not None else _missing_datasets(config)
     if missing and config["data"]["missing"] == "error":
         name = next(iter(missing))
         raise ValueError(f"data.datasets: {missing[name]} (or set data.missing = \"skip\")")
     check_out_dir(out, config)
-    os.makedirs(os.path.join(out, "runs"), exist_ok=True)
+    os.makedirs(out, exist_ok=True)
+    with lock_directory(out, what="sweep"):
+        check_out_dir(out, config)             # again: another sweep may have started here
+        rows = _run_locked(config, text, out, cells, missing, jobs, dask, max_runs, say)
+    return SweepResult(rows, len(cells), out)
+
+
+def _run_locked(config, text, out, cells, missing, jobs, dask, max_runs, say):
+    """run_sweep's work, holding the lock of ``out``."""
+    grid_keys = list(config["grid"])
+    save = config["experiment"]["save_models"]
+    removed = [remove_stale_temporaries(out, recursive=False),
+               remove_stale_temporaries(os.path.join(out, "runs"), recursive=True)]
+    n_removed, n_bytes = (sum(r[0] for r in removed), sum(r[1] for r in removed))
     with atomic_write(os.path.join(out, "sweep.toml"), "w") as f:
         f.write(text)
+    os.makedirs(os.path.join(out, "runs"), exist_ok=True)
 
     previous = read_json(os.path.join(out, "results.json"))
     previous = {r.get("run_id"): r for r in previous.get("runs", [])} \
         if isinstance(previous, dict) else {}
-    rows, pending = {}, []
+    rows, pending, problems = {}, [], []
     for cell in cells:
-        row = finished_row(out, cell, _saves(save, cell))
+        row = finished_row(out, cell, _saves(save, cell), problems)
         if row is not None:
             rows[cell.run_id] = row
         elif cell.dataset in missing:
@@ -215,6 +285,11 @@ def run_sweep(config, out_dir, *, jobs=1, dask=None, progress=True, data_dir=Non
     say(f"sweep {config['experiment']['name']}: {len(cells)} runs, {done} finished earlier, "
         f"{len(pending)} to run" + (f" (retrying {retried} failed)" if retried else "")
         + f", {'dask ' + str(dask) if dask is not None else f'{jobs} job(s)'} -> {out}")
+    if n_removed:
+        say(f"removed {n_removed} temporary file(s) ({size_text(n_bytes)}) left by an "
+            "interrupted sweep")
+    for run_id, problem in problems:
+        say(f"rerunning {run_id}: {problem}")
     for name, message in missing.items():
         say(f"skipping {name}: {message}")
 

@@ -1,10 +1,13 @@
 """The worker of a sweep: one cell in, its outcome out; it reads data files, writes nothing."""
 import os
+import shutil
 import tempfile
+import threading
+import time
 import traceback
 import warnings
 
-__all__ = ["run_cell", "execute"]
+__all__ = ["run_cell", "execute", "watch_driver"]
 
 
 def _missing_message(exc, data_dir):
@@ -66,6 +69,7 @@ def run_cell(cell, save_model=True):
 
 
 def _train_cell(cell, model, save_model, out):
+    global _scratch
     from ..estimator.run import load_run_data
     from ..datasets import DatasetNotFoundError
 
@@ -74,10 +78,14 @@ def _train_cell(cell, model, save_model, out):
         model.fit(data.X_train, data.y_train, validation_data=(data.X_test, data.y_test))
         if save_model:
             with tempfile.TemporaryDirectory(prefix="refset-sweep-") as tmp:
-                path = os.path.join(tmp, "model.npz")
-                model.save(path)
-                with open(path, "rb") as f:
-                    out["model"] = f.read()
+                _scratch = tmp                     # removed by watch_driver if the driver dies
+                try:
+                    path = os.path.join(tmp, "model.npz")
+                    model.save(path)
+                    with open(path, "rb") as f:
+                        out["model"] = f.read()
+                finally:
+                    _scratch = None
     except DatasetNotFoundError as exc:
         out.update(status="skipped", error=_missing_message(exc, cell.data_args["data_dir"]))
     except Exception as exc:  # noqa: BLE001 -- any failure of one run is recorded, not raised
@@ -87,6 +95,59 @@ def _train_cell(cell, model, save_model, out):
 def _one_line(exc):
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _alive(pid):
+    """Whether process ``pid`` exists and is not a zombie (a killed, unreaped driver)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+_watched = None            # the driver this worker process watches (one thread per process)
+_scratch = None            # the temporary directory holding the model being saved, if any
+
+
+def watch_driver(driver_pid, interval=0.5):
+    """End this worker process (``os._exit(1)``) as soon as the sweep's driver is gone.
+
+    Started once per worker process by the first task it runs: a daemon thread that polls
+    every ``interval`` seconds.  A worker is the driver's child under joblib's loky backend,
+    so "gone" is "this process's parent changed" (it was reparented: the driver died, even if
+    nobody reaped it yet); otherwise, or if the driver died before the thread started, it is
+    "no process ``driver_pid`` is alive".  Without it a killed driver leaves its workers
+    training their current cells, for hours with large models.  A model being saved to the
+    worker's temporary directory is removed first.  No-op in the driver itself.
+    """
+    global _watched
+    if driver_pid is None or driver_pid == os.getpid() or _watched == driver_pid:
+        return
+    child = os.getppid() == driver_pid
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            if not (os.getppid() == driver_pid if child else _alive(driver_pid)):
+                if _scratch is not None:           # a model being saved: do not leave it
+                    shutil.rmtree(_scratch, ignore_errors=True)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="refset-sweep-driver-watch", daemon=True).start()
+    _watched = driver_pid
+
+
+def _run_in_worker(cell, save_model, driver_pid):
+    """A joblib worker's task: watch the driver, then :func:`run_cell`."""
+    watch_driver(driver_pid)
+    return run_cell(cell, save_model)
 
 
 def execute(tasks, jobs, dask):
@@ -99,6 +160,8 @@ def execute(tasks, jobs, dask):
 
     calls = (joblib.delayed(run_cell)(cell, save) for cell, save in tasks)
     if dask is None:
+        driver = os.getpid()
+        calls = (joblib.delayed(_run_in_worker)(cell, save, driver) for cell, save in tasks)
         with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
             yield from joblib.Parallel(n_jobs=jobs, return_as="generator_unordered",
                                        batch_size=1)(calls)
