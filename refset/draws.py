@@ -13,30 +13,30 @@ topology exactly, whatever its own generator.
 
 The transforms (normative; ``n`` an integer ≥ 1, ``u`` the next uniform):
 
-=========================  ==============================================================
-``random(size)``           ``u`` itself.
-``uniform(a, b, size)``    ``a + (b - a) * u``.
-``integers(n)``            ``min(floor(u * n), n - 1)`` (also ``integers(lo, hi)`` =
-                           ``lo + integers(hi - lo)``; ``n`` may be an array, one ``u``
-                           per element).
-``standard_normal``        ``ndtri(v)`` with ``v = (floor(u * 2**53) + 0.5) / 2**53``
-                           (the normal quantile of the cell's midpoint, never ±inf).
-``permutation(n)``         the stable ``argsort`` of ``n`` uniforms (an array argument is
-                           indexed by it).
-``choice(n, size, p=w)``   inverse CDF: ``t = u * c[-1]`` with ``c = cumsum(w)`` (float64,
-                           in index order); the index is ``searchsorted(c, t, "right")``,
-                           capped at the last index with a positive weight.  Zero weights
-                           are never chosen.
-``subset(n, k)``           ``k`` distinct integers of ``[0, n)``, returned sorted.  If
-                           ``2k <= n``: draw ``integers(n)`` one at a time, skipping values
-                           already drawn, until ``k`` are distinct.  Otherwise draw the
-                           ``n - k`` values to *leave out* that way and return the rest.
-``subsets(sizes, counts)`` one such subset per group, vectorised by *rounds*: in each round
-                           every group still short (increasing group order) draws as many
-                           uniforms as it still needs, consecutive in the stream, keeping
-                           the values not drawn before.
-``binomial(n, p)``         the smallest ``k`` with ``bdtr(k, n, p) >= u`` (quantile).
-=========================  ==============================================================
+==========================  ==============================================================
+``random(size)``            ``u`` itself.
+``uniform(a, b, size)``     ``a + (b - a) * u``.
+``integers(n)``             ``min(floor(u * n), n - 1)`` (also ``integers(lo, hi)`` =
+                            ``lo + integers(hi - lo)``; ``n`` may be an array, one ``u``
+                            per element).
+``standard_normal``         ``ndtri(v)`` with ``v = (floor(u * 2**53) + 0.5) / 2**53``
+                            (the normal quantile of the cell's midpoint, never ±inf).
+``permutation(n)``          the stable ``argsort`` of ``n`` uniforms (an array argument is
+                            indexed by it).
+``choice(n, size, p=w)``    inverse CDF: ``t = u * c[-1]`` with ``c = cumsum(w)`` (float64,
+                            in index order); the index is ``searchsorted(c, t, "right")``,
+                            capped at the last index with a positive weight.  Zero weights
+                            are never chosen.
+``subset(n, k)``            ``k`` distinct integers of ``[0, n)``, returned sorted.  If
+                            ``2k <= n``: draw ``integers(n)`` one at a time, skipping values
+                            already drawn, until ``k`` are distinct.  Otherwise draw the
+                            ``n - k`` values to *leave out* that way and return the rest.
+``subsets(sizes, counts)``  one such subset per group, vectorised by *rounds*: in each round
+                            every group still short (increasing group order) draws as many
+                            uniforms as it still needs, consecutive in the stream, keeping
+                            the values not drawn before.
+``binomial(n, p)``          the smallest ``k`` with ``bdtr(k, n, p) >= u`` (quantile).
+==========================  ==============================================================
 
 A refset run with a seed draws its uniforms from ``numpy.random.default_rng(seed)``; recorded
 uniforms are multiples of 2⁻⁵³ and survive a round trip through float64 files exactly.

@@ -311,7 +311,7 @@ def esml_step(layers, rng, *, zeta=0.3, prune="sign", shortfall="random", new_we
     zeta : float in [0, 1], default 0.3
         Fraction removed by the weight rule.
     prune : {"sign", "magnitude"}, default "sign"
-        SET sign-split rule (plus exact zeros) or the ⌊ζ nnz⌋ smallest |w|.
+        SET sign-split rule (plus exact zeros) or the ⌊ζ nnz⌋ smallest :math:`|w|`.
     shortfall : {"random", "drop"}, default "random"
         What to do when fewer than ``k`` non-links have a CH3-L3 score > 0.
     new_weights : {"zero", "swi", "init"}, default "zero"

@@ -132,7 +132,7 @@ def _correlation_blocks(X, mean, std, constant, chunk_size):
 
 
 def feature_correlation(X, *, chunk_size=256):
-    """The dense |Pearson| correlation matrix CSTI ranks (small M only: M × M floats).
+    """The dense absolute Pearson correlation matrix CSTI ranks (small M only: M × M floats).
 
     Zero-variance features have 0 correlation with everything, and the diagonal is 0.
 

@@ -2,16 +2,16 @@
 
 Every kernel exists twice, with the same name and signature:
 
-==============================  ==========================  =================================
-numpy twin (the specification)  compiled (Cython, ``_ext``)  kernels
-==============================  ==========================  =================================
-:mod:`refset.kernels.coo`       ``refset.kernels._coo_cy``   ``coo_forward``, ``coo_backward``,
-                                                             ``coo_gradient``, ``sgd_update``,
-                                                             ``coo_backward_update``
-:mod:`refset.kernels.paths`     ``refset.kernels._paths_cy`` ``path_products``,
-                                                             ``segment_search``
-:mod:`refset.kernels.ch3`       ``refset.kernels._ch3_cy``   ``ch3_l3_scores``, ``ch3_l3_top_k``
-==============================  ==========================  =================================
+==============================  ============================  =================================
+numpy twin (the specification)  compiled (Cython, ``_ext``)   kernels
+==============================  ============================  =================================
+:mod:`refset.kernels.coo`       ``refset.kernels._coo_cy``    ``coo_forward``, ``coo_backward``,
+                                                              ``coo_gradient``, ``sgd_update``,
+                                                              ``coo_backward_update``
+:mod:`refset.kernels.paths`     ``refset.kernels._paths_cy``  ``path_products``,
+                                                              ``segment_search``
+:mod:`refset.kernels.ch3`       ``refset.kernels._ch3_cy``    ``ch3_l3_scores``, ``ch3_l3_top_k``
+==============================  ============================  =================================
 
 The twins are plain numpy and define what each kernel computes; the compiled ones are only
 faster, and the tests hold both to the same results.  :mod:`refset.kernels.backend` picks one
