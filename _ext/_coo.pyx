@@ -3,7 +3,7 @@
 Every function here has a numpy twin of the same name and signature in
 ``refset/kernels/coo.py``; the twin is the specification and the tests compare the two.
 
-Layout (PERFORMANCE.md §2): activations and deltas are stored feature-major, shape
+Layout (PERFORMANCE §2): activations and deltas are stored feature-major, shape
 ``(n_features, batch)``, so each link streams one contiguous batch vector.  The forward pass
 wants links sorted by destination ``cols``, the backward pass by destination ``rows``; any
 order gives the same result up to floating-point summation order.  ``coo_forward`` and

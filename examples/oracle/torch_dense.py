@@ -1,7 +1,7 @@
 r"""An independent port of refset to PyTorch with dense masked weights, as an oracle adapter.
 
 This module re-implements refset's contract functions (:mod:`refset.oracle`) the way an
-engineer porting refset to PyTorch would: from the documentation only (ALGORITHMS.md, the
+engineer porting refset to PyTorch would: from the documentation only (docs/spec/algorithms.md, the
 module docstrings of :mod:`refset.draws`, :mod:`refset.algorithms.erdos_renyi`, :mod:`refset.algorithms.topology`,
 :mod:`refset.algorithms.initializers`, :mod:`refset.algorithms.sparse_evolutionary`,
 :mod:`refset.algorithms.ch3_l3`, :mod:`refset.estimator.mlp`, and the ``pins`` of each case).  It

@@ -1,7 +1,7 @@
 """Topology helpers shared by every method: degrees, isolation, sampling of free positions.
 
 Links are handled as int64 *linear indices* ``row * n_out + col`` (sorted, unique), which
-turns set operations on topologies into sorted-array operations (PERFORMANCE.md §2).
+turns set operations on topologies into sorted-array operations (PERFORMANCE §2).
 
 Isolation (ALGORITHMS §0): within one layer, every input (row) and every output (col) must
 keep at least one link.  A hidden neuron is an output of one layer and an input of the next,

@@ -11,11 +11,11 @@ A method is chosen with ``SparseMLP(method=NAME, method_options={...})``:
 =================  ========================================================================
 ``"set"``          Sparse Evolutionary Training (ALGORITHMS §2); uses the model's ``zeta``,
                    ``prune`` and ``allow_regrow_removed``; no options.
-``"path-weight"``  Path-Weight (§4.1–4.4): ``lam``, ``zeta``, ``delta``, ``candidates``,
+``"path-weight"``  Path-Weight (ALGORITHMS §4.1–4.4): ``lam``, ``zeta``, ``delta``, ``candidates``,
                    ``max_paths``, ``n_path_samples``, ``count_rule``, ``time_varying``,
                    ``K1``..``K4``, ``probe_size``.
-``"sensitivity"``  Sensitivity (§4.5): ``zeta``, ``form``.
-``"cht"``          Cannistraci-Hebb training / ESML (§5): ``zeta``, ``prune``, ``shortfall``,
+``"sensitivity"``  Sensitivity (ALGORITHMS §4.5): ``zeta``, ``form``.
+``"cht"``          Cannistraci-Hebb training / ESML (ALGORITHMS §5): ``zeta``, ``prune``, ``shortfall``,
                    ``new_weights``, ``early_stop``, ``early_stop_threshold``,
                    ``topology_init``, ``sparsity``.
 =================  ========================================================================

@@ -4,7 +4,7 @@ Each function here has a Cython twin with the same name and signature in ``_ext/
 (compiled to ``refset.kernels._coo_cy``); the Cython code is only an optimisation and the tests check
 that both agree (float64 to rtol 1e-12, float32 to 1e-5).
 
-Conventions (PERFORMANCE.md §2)
+Conventions (PERFORMANCE §2)
 -------------------------------
 - Activations and deltas are *feature-major*: ``X`` has shape ``(n_in, B)`` and ``D`` has
   shape ``(n_out, B)`` for a batch of ``B`` samples.

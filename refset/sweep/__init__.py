@@ -2,7 +2,7 @@ r"""Experiment sweeps: datasets × grid × replicates, run in parallel, resumabl
 
 ``refset sweep CONFIG`` (or :func:`run_sweep`) trains one :class:`refset.SparseMLP` per cell of
 a TOML config and writes every run, a results table and Cavallaro et al.'s statistics (ζ study,
-ALGORITHMS §6; Table 3 and the time gain of §5.2).  ``experiments/cavallaro2020.toml`` is the
+ALGORITHMS §6; Table 3 and the time gain of their §5.2).  ``experiments/cavallaro2020.toml`` is the
 reproduction; ``experiments/zeta_quick.toml`` runs in seconds.
 
 Config
