@@ -12,7 +12,8 @@ import platform
 import statistics
 import time
 
-__all__ = ["median_times", "format_table", "machine_description", "vm_status_kib", "fmt"]
+__all__ = ["median_times", "format_table", "machine_description", "cpu_description", "cpu_summary",
+           "vm_status_kib", "fmt"]
 
 
 def median_times(candidates, repeats, *, min_sample=2e-3, max_loops=10_000, slow_call=0.05,
@@ -123,6 +124,66 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+# Vector extensions worth naming in a benchmark header (the kernels are built with -march=native).
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+              "avx512_bf16", "amx_tile", "neon", "asimd", "sve")
+LSCPU_FIELDS = {"Model name": "model", "Vendor ID": "vendor", "Hypervisor vendor": "hypervisor",
+                "L1d cache": "l1d", "L2 cache": "l2", "L3 cache": "l3",
+                "Thread(s) per core": "threads_per_core", "Socket(s)": "sockets"}
+
+
+def cpu_description():
+    """What ``lscpu`` says about the CPU (model, caches, hypervisor, vector extensions).
+
+    Falls back to /proc/cpuinfo (model, flags) where ``lscpu`` is missing; the keys it could
+    not find are absent.  ``simd`` lists the extensions of :data:`SIMD_FLAGS` the CPU has.
+    """
+    import shutil
+    import subprocess
+
+    info, flags = {}, []
+    if shutil.which("lscpu"):
+        try:
+            out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
+                                 env=dict(os.environ, LC_ALL="C")).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        for line in out.splitlines():
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key in LSCPU_FIELDS:
+                info[LSCPU_FIELDS[key]] = value
+            elif key == "Flags":
+                flags = value.split()
+    if not flags:
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key.strip() in ("flags", "Features") and not flags:
+                        flags = value.split()
+        except OSError:
+            pass
+    info.setdefault("model", _cpu_model())
+    info["simd"] = [f for f in SIMD_FLAGS if f in flags]
+    info["source"] = "lscpu" if "vendor" in info else "/proc/cpuinfo"
+    return info
+
+
+def cpu_summary(cpu, cores):
+    """'AMD EPYC, 2 cores (KVM guest), AVX-512 (avx512f avx512bw ...), L2 2 MiB (2 instances)'."""
+    simd = cpu.get("simd", [])
+    widest = ("AVX-512" if "avx512f" in simd else "AVX2" if "avx2" in simd
+              else "AVX" if "avx" in simd else None)
+    parts = [f"{cpu.get('model', '?')}, {cores} cores"
+             + (f" ({cpu['hypervisor']} guest)" if cpu.get("hypervisor") else "")]
+    if widest:
+        parts.append(f"{widest} ({' '.join(simd)})")
+    if cpu.get("l2"):
+        parts.append(f"L2 {cpu['l2']}")
+    return ", ".join(parts)
+
+
 def _mem_total_gib():
     try:
         with open("/proc/meminfo") as f:
@@ -144,7 +205,8 @@ def _blas():
 
 
 def machine_description():
-    """CPU, cores, memory, library versions, BLAS, refset.show_config() and the load."""
+    """CPU (model, caches, vector extensions), cores, memory, library versions, BLAS,
+    refset.show_config() and the load."""
     import numpy
     import scipy
 
@@ -156,6 +218,7 @@ def machine_description():
         affinity = None
     return {
         "cpu_model": _cpu_model(),
+        "cpu": cpu_description(),
         "cores": os.cpu_count(),
         "cores_available": affinity,
         "memory_gib": _mem_total_gib(),

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_common import format_table, machine_description  # noqa: E402
+from bench_common import cpu_summary, format_table, machine_description  # noqa: E402
 from refset.estimator.mlp import COLUMN_ORDER_MIN_BATCH  # noqa: E402
 
 SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3", "paths")
@@ -314,11 +314,12 @@ def main(argv=None):
         print(msg, file=sys.stderr, flush=True)
 
     machine = machine_description()
-    print(f"refset benchmarks, mode {mode}: {machine['cpu_model']}, {machine['cores']} cores, "
+    print(f"refset benchmarks, mode {mode}: {cpu_summary(machine['cpu'], machine['cores'])}; "
           f"numpy {machine['numpy']}, scipy {machine['scipy']}, {machine['blas']}, backend "
           f"{machine['refset_config']['backend']}, load average "
           f"{', '.join(f'{x:.2f}' for x in machine['load_average_start'] or ())}", flush=True)
     results = {"machine": machine,
+               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "settings": {"mode": mode, "sections": args.only, "threads": args.threads,
                             "train_threads": args.train_threads, "data_dir": data_dir,
                             "seed": args.seed, **cfg}}

@@ -34,8 +34,12 @@ def _positive(value):
 def test_sections_present(tiny_results):
     results, stdout = tiny_results
     assert results["settings"]["mode"] == "tiny"
-    for key in ("cpu_model", "cores", "numpy", "scipy", "refset_config"):
+    for key in ("cpu_model", "cpu", "cores", "numpy", "scipy", "refset_config"):
         assert key in results["machine"]
+    cpu = results["machine"]["cpu"]
+    assert cpu["model"] and isinstance(cpu["simd"], list)
+    assert stdout.startswith(f"refset benchmarks, mode tiny: {cpu['model']}, ")
+    assert results["started"][:2] == "20"
     for section in SECTIONS:
         assert isinstance(results[section], list) and results[section], section
         assert f"== {TITLES.get(section, section)}" in stdout

@@ -21,11 +21,13 @@
 # as the papers describe it); section 3 also shows the original code's removal rule
 # (`fidelity="authors"`, ALGORITHMS §7) beside it.
 #
-# Set `REFSET_TUTORIAL_FAST=1` for the small configuration that CI runs (well under 30 s);
-# without it the tutorial trains the larger networks (a couple of minutes).
+# Set `REFSET_TUTORIAL_FAST=1` for the small configuration that CI runs (its budget is 30 s);
+# without it the tutorial trains larger networks, and COIL20 in section 4. The last code cell
+# prints how long the run took.
 
 # %%
 import os
+import time
 import warnings
 
 import matplotlib.pyplot as plt
@@ -37,6 +39,7 @@ from refset.algorithms import select_prune
 from refset.algorithms.erdos_renyi import erdos_renyi_count, erdos_renyi_probability
 
 FAST = os.environ.get("REFSET_TUTORIAL_FAST") == "1"
+T_START = time.perf_counter()
 
 if FAST:
     HIDDEN, EPSILON, EPOCHS = (300, 300), 10, 15
@@ -575,6 +578,7 @@ plot_history(model, f"synthetic, {data.n_features}-{'-'.join(map(str, HIDDEN))}-
 chance = 1 / data.n_classes
 assert model.history_[-1]["test_accuracy"] > 2 * chance
 assert model.score(data.X_test, data.y_test) == model.history_[-1]["test_accuracy"]
+assert model.history_[-1]["train_accuracy"] > model.history_[-1]["test_accuracy"]  # overfits
 assert sum(h["seconds_topology"] for h in H) < sum(h["seconds_train"] for h in H)
 
 # %% [markdown]
@@ -616,11 +620,43 @@ if not FAST:
         assert max(h["test_accuracy"] for h in real_model.history_) > 0.95
 
 # %% [markdown]
-# With COIL20 present, the training accuracy reaches 100 % within a few epochs and the test
-# accuracy climbs above 95 %, close to the paper's 98 % with a network a third as wide. Look at
-# the loss panel, though: the test loss creeps up again while the test accuracy stays flat. The
-# network keeps sharpening its probabilities, and the few test images it gets wrong it gets
-# wrong with growing confidence; accuracy alone hides this.
+# The landmarks of these curves, read from the history (full mode only):
+
+# %%
+if not FAST:
+    Hr = real_model.history_
+    train_acc = np.array([h["train_accuracy"] for h in Hr])
+    test_acc = np.array([h["test_accuracy"] for h in Hr])
+    test_loss = np.array([h["test_loss"] for h in Hr])
+    late = slice(len(Hr) // 2, None)                       # the second half of the run
+    print(f"training accuracy: {train_acc[4]:.3f} after epoch 5, above 0.95 from epoch "
+          f"{np.argmax(train_acc > 0.95) + 1}, highest {train_acc.max():.4f} "
+          f"(epoch {train_acc.argmax() + 1})")
+    print(f"test accuracy: above 0.95 from epoch {np.argmax(test_acc > 0.95) + 1}, best "
+          f"{test_acc.max():.3f} (epoch {test_acc.argmax() + 1}), final {test_acc[-1]:.3f}; "
+          f"over the second half between {test_acc[late].min():.3f} and {test_acc[late].max():.3f}")
+    print(f"test loss: lowest {test_loss.min():.3f} (epoch {test_loss.argmin() + 1}); over the "
+          f"second half between {test_loss[late].min():.3f} and {test_loss[late].max():.3f}, "
+          f"final {test_loss[-1]:.3f}")
+    if real.name == "COIL20":
+        assert np.argmax(train_acc > 0.95) + 1 <= 10 and train_acc.max() < 1.0
+        assert np.argmax(test_acc > 0.95) + 1 <= 10 and test_acc[-1] > 0.95
+        assert test_acc[late].max() - test_acc[late].min() < 0.05
+        assert test_loss[late].max() > 3 * test_loss[late].min()
+
+# %% [markdown]
+# With COIL20 present (full mode), the cell above prints the landmarks. The training accuracy
+# passes 95 % within the first ten epochs but never reaches 1: it is the running accuracy over
+# each epoch's mini-batches, measured while the weights move, and every update replaces 30 % of
+# the links. The test accuracy passes 95 % just as early and ends above it, close to the
+# paper's 98 % with a network a third as wide; over the second half of the run it moves by less
+# than five points. Look at the loss panel, though: over the same epochs the test loss swings
+# by a factor of three or more from one epoch to another. The few test images the network gets
+# wrong it gets wrong with a confidence that changes from epoch to epoch; accuracy alone hides
+# this.
+
+# %%
+print(f"this run (FAST={FAST}) took {time.perf_counter() - T_START:.0f} s")
 
 # %% [markdown]
 # ## Summary

@@ -26,12 +26,14 @@
 #
 # MNIST is read from `$REFSET_DATA` (never downloaded); without it the tutorial falls back to
 # synthetic 14 × 14 "images" and says so. Set `REFSET_TUTORIAL_FAST=1` for the small
-# configuration CI runs (a subset of MNIST, a few epochs, well under 30 s); without it the
+# configuration CI runs (a subset of MNIST, a few epochs; its budget is 30 s); without it the
 # tutorial trains the reference setup of the paper, MLP 784-784-784-784-10 for 100 epochs on all
-# of MNIST (about ten minutes on one core).
+# of MNIST, which takes minutes rather than seconds (the last code cell prints how long the run
+# took).
 
 # %%
 import os
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -44,6 +46,7 @@ from refset.datasets import standardize
 from refset.estimator.methods import area_across_epochs
 
 FAST = os.environ.get("REFSET_TUTORIAL_FAST") == "1"
+T_START = time.perf_counter()
 
 if FAST:
     N_TRAIN, N_TEST, EPOCHS = 6000, 2000, 10
@@ -578,6 +581,7 @@ print(f"largest drop of the test accuracy from one epoch to the next: SET "
       f"{100 * drops['SET']:.1f} points, CHT {100 * drops['CHT']:.1f} points")
 chance = 1 / data.n_classes
 assert all(r["final"] > 1.5 * chance for r in results.values())
+assert results["CHT"]["anp"] > 0.9
 if IS_MNIST:
     assert results["CHT"]["aae"] > results["SET"]["aae"]
     assert results["CHT"]["final"] > results["SET"]["final"]
@@ -608,11 +612,12 @@ if IS_MNIST:
 # **FAST mode is not comparable** to those numbers: it trains on a 6000-image subset for 10
 # epochs, and the AAE of a 10-epoch run cannot be set beside that of a 100-epoch run. Without
 # `REFSET_TUTORIAL_FAST` the tutorial runs the reference setup (all 60 000 training images,
-# 100 epochs), with one seed where the paper averages three. There CHT ends within about half
-# a point of the published 98.05 % (the code below asserts > 97 % in full mode), with an AAE
-# *above* the published 95.45: it is at about 95 % after one epoch and flat after a few dozen, a
-# reminder that AAE measures the shape of a curve as much as its end. SET's curve sags in the
-# last tenth of that run, when the learning rate has decayed to 1 %.
+# 100 epochs), with one seed where the paper averages three; the cell below prints both runs
+# next to the published figures. There CHT ends within a point of the published 98.05 %, with
+# an AAE *above* the published 95.45: it is above 94 % after one epoch and moves by less than a
+# point after epoch 25, a reminder that AAE measures the shape of a curve as much as its end.
+# SET's curve sags at the end of that run, when the learning rate has decayed to 1 %: it ends
+# more than two points below its best (the code asserts each of these in full mode).
 
 # %%
 print(f"mode: {'FAST (not comparable with the paper)' if FAST else 'full'}; data {data.name}, "
@@ -623,8 +628,13 @@ for name in ("SET", "CHT"):
           f"ANP {r['anp']:.3f}")
 if IS_MNIST and not FAST:
     print("  published (3 seeds): CHT 1x 98.05 % (AAE 95.45), dense 1x 98.69 %")
-    assert results["CHT"]["final"] > 0.97 and results["CHT"]["curve"][0] > 0.94
+    curve = np.array(results["CHT"]["curve"])
+    print(f"  CHT after epoch 1: {100 * curve[0]:.2f} %; from epoch 25 on between "
+          f"{100 * curve[24:].min():.2f} % and {100 * curve[24:].max():.2f} %")
+    assert abs(results["CHT"]["final"] - 0.9805) < 0.01 and curve[0] > 0.94
+    assert results["CHT"]["aae"] > 0.9545 and curve[24:].max() - curve[24:].min() < 0.01
     assert results["SET"]["final"] < results["SET"]["best"] - 0.02
+print(f"this run (FAST={FAST}) took {time.perf_counter() - T_START:.0f} s")
 
 # %% [markdown]
 # ## Summary

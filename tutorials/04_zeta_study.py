@@ -27,10 +27,11 @@
 # per sign, exact Erdős–Rényi counts, no quirks of the original code; those are
 # `fidelity="authors"`, compared with the original code in `experiments/set_original.md`).
 #
-# Set `REFSET_TUTORIAL_FAST=1` for the small configuration that CI runs (about 15 s on one
-# core): a small network for 10 epochs on COIL20 when `$REFSET_DATA` holds `COIL20.mat`, else
-# on refset's synthetic data. Without it, section 2 trains the paper's 3 × 3000 network on
-# COIL20 for 30 epochs, 4 values of ζ × 3 replicates (about 10 minutes on one core).
+# Set `REFSET_TUTORIAL_FAST=1` for the small configuration that CI runs (its budget is 30 s): a
+# small network for 10 epochs on COIL20 when `$REFSET_DATA` holds `COIL20.mat`, else on
+# refset's synthetic data. Without it, section 2 trains the paper's 3 × 3000 network on COIL20
+# for 30 epochs, 4 values of ζ × 3 replicates, which takes minutes rather than seconds (the
+# last code cell prints how long the run took).
 
 # %%
 import io
@@ -53,6 +54,7 @@ from refset.sweep import (epoch_interval, format_summary, load_results, plan_swe
                           summarize)
 
 FAST = os.environ.get("REFSET_TUTORIAL_FAST") == "1"
+T_START = time.perf_counter()
 SEED = 0
 JOBS = 1            # worker processes of the sweeps; raise it to use more cores
 # Output layers with few classes come out dense at these ε (tutorial 01, section 1).
@@ -197,17 +199,18 @@ assert first["topology_updated"] and not probe.history_[-1]["topology_updated"]
 assert share < 0.25
 
 # %% [markdown]
-# In refset the whole update is at most a few percent of a COIL20 epoch of this network (less
-# with the slower numpy kernels, `REFSET_BACKEND=numpy`, whose training takes longer). Lowering ζ
-# can save at most that (less the copy that ζ = 0 still makes), which bounds the time gain
-# Cavallaro et al. define, $1 - t(\zeta = 0) / t(\zeta = 0.3)$, to a few percent here. The
+# In refset the whole update is a small share of a COIL20 epoch of this network: the cell above
+# prints it (timings on a shared machine are noisy, so the code only checks that it is under a
+# quarter; it is smaller with the slower numpy kernels, `REFSET_BACKEND=numpy`, whose training
+# takes longer). Lowering ζ can save at most that share (less the copy that ζ = 0 still makes),
+# which bounds the time gain Cavallaro et al. define, $1 - t(\zeta = 0) / t(\zeta = 0.3)$. The
 # update runs once per epoch while training is per sample, so the share shrinks on larger
 # training sets and grows on smaller ones.
 #
 # The original SET implementation (scipy.sparse, with rejection sampling of new cells) is much
-# slower at this step: measured on this project's machine with the paper's network, it spends
-# 2.5 s of an 11.8 s COIL20 epoch, and 6.2 s of a 7.5 s epoch on a Lung-shaped problem, in the
-# topology update. An implementation like that has much more to gain from a small ζ. The
+# slower at this step: measured with the paper's network on a 2-vCPU AMD EPYC (PERFORMANCE.md
+# §3), it spends 2.5 s of an 11.8 s COIL20 epoch, and 6.2 s of a 7.5 s epoch on a Lung-shaped
+# problem, in the topology update. An implementation like that has much more to gain from a small ζ. The
 # paper's gains, 0.137 on Lung, 0.366 on CLL_SUB_111 and −0.005 on COIL20, were measured with
 # the authors' implementation: a gain is a property of the implementation as much as of ζ.
 # Section 2 measures refset's.
@@ -392,8 +395,8 @@ assert np.isclose(gain, sum(terms.values()))
 
 # %% [markdown]
 # The topology term is the part of the gain that ζ buys, and it can be no larger than the
-# update's share of a run at ζ = 0.3. For the paper's network on COIL20 that share is a few
-# percent (section 1, and the full mode of this section). The small network of the FAST mode
+# update's share of a run at ζ = 0.3. For the paper's network on COIL20 that share is small
+# (section 1 prints it, and so does the full mode of this section). The small network of the FAST mode
 # trains each epoch quickly, so there the fixed cost of the update weighs more. The training
 # term is noise: compare it across reruns of the same sweep. With 10 runs per ζ and 150 epochs,
 # as in the paper, the noise averages down, but it does not vanish on a shared machine. The
@@ -543,8 +546,9 @@ print(f"resumed sweep == uninterrupted sweep: {len(after)} rows, histories and "
 #
 # `experiments/cavallaro2020.toml` is the paper's study: Lung, CLL_SUB_111, COIL20 (and
 # TOX-171, a fourth small wide data set), ζ ∈ {0, 0.01, 0.02, 0.3}, 10 runs, 150 epochs, the
-# 3 × 3000 network with the original training settings; 160 runs, each from about half a
-# minute (Lung) to two or three minutes (COIL20) on one core. Its results and their discussion
+# 3 × 3000 network with the original training settings; 160 runs of 150 epochs each (the
+# README's performance section gives refset's seconds per epoch for a Lung-shaped network and
+# for COIL20, and the machine they were measured on). Its results and their discussion
 # against the paper are in `experiments/cavallaro2020.md`. To run it yourself:
 #
 # ```bash
@@ -576,6 +580,7 @@ print(f"resumed sweep == uninterrupted sweep: {len(after)} rows, histories and "
 
 # %%
 shutil.rmtree(WORK)         # comment out to keep the sweep directories
+print(f"this run (FAST={FAST}) took {time.perf_counter() - T_START:.0f} s")
 
 # %% [markdown]
 # ## Summary
@@ -584,7 +589,7 @@ shutil.rmtree(WORK)         # comment out to keep the sweep directories
 #   $\lfloor \zeta n_{neg} \rfloor + \lfloor \zeta n_{pos} \rfloor$ links move, the link count
 #   never changes, and ζ = 0 is static sparse training.
 # - A smaller ζ can only save the ζ-dependent part of the topology update. In refset the whole
-#   update is a few percent of a COIL20 epoch of the paper's network, so the time gain
+#   update is a small share of a COIL20 epoch of the paper's network, so the time gain
 #   $1 - t(\zeta = 0) / t(\zeta = 0.3)$ is small. The original SET implementation spends a
 #   large share of each epoch in the update, and has much more to gain.
 # - A sweep is a config (dict or TOML): datasets × grid × replicates with a paired design
