@@ -20,8 +20,42 @@ import warnings
 
 __all__ = ["main", "build_parser"]
 
-DEFAULT_EPOCHS = 20
 METHODS = ("set", "path-weight", "sensitivity", "cht")
+
+
+def _model_defaults():
+    from .estimator import SparseMLP
+
+    return SparseMLP().get_params()
+
+
+# One default per setting, SparseMLP's: the CLI shows and uses the same values.
+_DEFAULTS = _model_defaults()
+
+# train options that set a SparseMLP parameter: argparse dest -> parameter
+_PARAMS = {"hidden": "hidden_layer_sizes", "epsilon": "epsilon", "zeta": "zeta", "prune": "prune",
+           "loss": "loss", "weight_init": "weight_init", "dense_output": "dense_output",
+           "dtype": "dtype", "epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
+           "momentum": "momentum", "weight_decay": "weight_decay",
+           "weight_decay_style": "weight_decay_style", "dropout": "dropout",
+           "lr_schedule": "lr_schedule", "method": "method", "update_interval": "update_interval",
+           "seed": "seed", "threads": "threads"}
+_FLAGS = {param: "--" + dest.replace("_", "-") for dest, param in _PARAMS.items()}
+_FLAGS["hidden_layer_sizes"] = "--hidden"
+
+
+def _config_names():
+    from .configs import names
+
+    return names()
+
+
+def _cli_message(message):
+    """A message of the Python API with its parameter names replaced by the CLI's flags."""
+    for param in sorted(_FLAGS, key=len, reverse=True):
+        if message.startswith(param + " ") or message.startswith(param + "="):
+            return _FLAGS[param] + message[len(param):]
+    return message
 
 
 def _k_values(text):
@@ -73,7 +107,7 @@ _METHOD_OPTIONS = [
 ]
 
 
-def _method_options(args):
+def _method_options(args, method_name):
     """The method options given on the command line; refuses another method's options."""
     options = {}
     for flags, kw in _METHOD_OPTIONS:
@@ -81,9 +115,9 @@ def _method_options(args):
         if value is None:
             continue
         method, name = kw["dest"].split(":")
-        if method != args.method:
+        if method != method_name:
             raise ValueError(f"{flags[0]} is an option of --method {method}, not of "
-                             f"--method {args.method}")
+                             f"--method {method_name}")
         if name == "K":
             options.update(zip(("K1", "K2", "K3", "K4"), value))
         else:
@@ -149,68 +183,100 @@ def build_parser():
                        description="Train a truly sparse MLP and write history.json, history.csv and "
                        "model.npz (checkpointed after every epoch) to the output directory.")
     d = t.add_argument_group("data")
-    d.add_argument("--dataset", default="synthetic",
-                   help="dataset name (see refset.datasets.list_datasets()); 'synthetic' needs no file")
+    d.add_argument("--config", metavar="NAME_OR_FILE", default=None,
+                   help="start from a one-run TOML config ([data] and [model] tables, as in "
+                   "sweep configs): a file, or a shipped configuration: "
+                   + ", ".join(_config_names()) + ". Options given here override it")
+    d.add_argument("--dataset", default=None,
+                   help="dataset name (see refset.datasets.list_datasets()); 'synthetic' needs "
+                   "no file (default synthetic)")
     d.add_argument("--data-dir", default=None,
                    help="directory with the data files (default: $REFSET_DATA, else ~/.cache/refset)")
     d.add_argument("--download", action="store_true",
                    help="fetch a missing dataset file from its canonical URL (checksum verified)")
-    d.add_argument("--test-size", type=float, default=1 / 3, help="test fraction of the split")
+    d.add_argument("--test-size", type=float, default=None,
+                   help="test fraction of the split (default 1/3; MNIST and Fashion-MNIST keep "
+                   "their official split)")
     d.add_argument("--n-samples", type=int, default=None,
                    help="synthetic dataset only: number of samples (default 2000)")
     d.add_argument("--n-features", type=int, default=None,
                    help="synthetic dataset only: number of features (default 200)")
     d.add_argument("--n-classes", type=int, default=None,
                    help="synthetic dataset only: number of classes (default 4)")
-    m = t.add_argument_group("model")
-    m.add_argument("--hidden", type=_hidden, default=(1000, 1000, 1000),
-                   help="hidden layer sizes, comma-separated")
-    m.add_argument("--epsilon", type=float, default=20.0, help="Erdős–Rényi sparsity ε")
-    m.add_argument("--zeta", type=float, default=0.3, help="revise fraction ζ in [0, 1] (every method; 0 = static topology)")
-    m.add_argument("--prune", choices=("sign", "magnitude", "original"), default="sign",
-                   help="SET removal rule: the papers' floor(zeta n) per sign, the smallest |w|, "
-                   "or the original code's thresholds")
-    m.add_argument("--loss", choices=("cross_entropy", "mse"), default="cross_entropy",
-                   help="softmax + cross-entropy, or sigmoid + squared error")
+    m = t.add_argument_group("model", "Defaults are SparseMLP's (one default for the CLI and the "
+                             "API).")
+    m.add_argument("--hidden", type=_hidden, default=None,
+                   help="hidden layer sizes, comma-separated (default "
+                   f"{','.join(map(str, _DEFAULTS['hidden_layer_sizes']))}; with --method cht "
+                   "and CSTI: the number of features, three times (1x))")
+    m.add_argument("--epsilon", type=float, default=None,
+                   help=f"Erdős–Rényi sparsity ε (default {_DEFAULTS['epsilon']:g})")
+    m.add_argument("--zeta", type=float, default=None,
+                   help=f"revise fraction ζ in [0, 1] (every method; 0 = static topology; "
+                   f"default {_DEFAULTS['zeta']})")
+    m.add_argument("--prune", choices=("sign", "magnitude", "original"), default=None,
+                   help="SET removal rule: sign = the papers' floor(ζ n) of the negatives and "
+                   "of the positives closest to zero; magnitude = the smallest |w|; original = "
+                   f"the original code's thresholds (default {_DEFAULTS['prune']})")
+    m.add_argument("--loss", choices=("cross_entropy", "mse"), default=None,
+                   help="cross_entropy = softmax + cross-entropy; mse = sigmoid + squared error "
+                   f"(the original SET code) (default {_DEFAULTS['loss']})")
     m.add_argument("--weight-init", choices=("normal", "he_uniform", "xavier_uniform", "swi"),
-                   default=None, help="weight initialiser (normal = N(0, 0.1²)); default: swi "
-                   "for --method cht, normal otherwise")
+                   default=None, help="weight initialiser (normal = N(0, 0.1²), the SET code's; "
+                   "swi = CHT's sparse weight initialisation); default: swi for --method cht, "
+                   "normal otherwise")
     m.add_argument("--dense-output", action=argparse.BooleanOptionalAction, default=None,
                    help="dense, static output layer (default: yes for cht, no otherwise)")
-    m.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    m.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                   help=f"floating-point type of weights and activations (default "
+                   f"{_DEFAULTS['dtype']})")
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=None,
-                   help=f"training epochs (default {DEFAULT_EPOCHS}; with --resume, the new total)")
-    o.add_argument("--batch-size", type=int, default=32)
-    o.add_argument("--lr", type=float, default=0.01, help="learning rate")
-    o.add_argument("--momentum", type=float, default=0.9)
-    o.add_argument("--weight-decay", type=float, default=2e-4)
-    o.add_argument("--weight-decay-style", choices=("coupled", "original"), default="coupled")
-    o.add_argument("--dropout", type=float, default=0.0, help="inverted dropout rate on hidden layers")
+                   help=f"training epochs (default {_DEFAULTS['epochs']}; with --resume, the "
+                   "new total)")
+    o.add_argument("--batch-size", type=int, default=None,
+                   help=f"mini-batch size (default {_DEFAULTS['batch_size']})")
+    o.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (default {_DEFAULTS['learning_rate']})")
+    o.add_argument("--momentum", type=float, default=None,
+                   help=f"SGD momentum (default {_DEFAULTS['momentum']})")
+    o.add_argument("--weight-decay", type=float, default=None,
+                   help=f"weight decay λ on weights, not biases (default "
+                   f"{_DEFAULTS['weight_decay']:g})")
+    o.add_argument("--weight-decay-style", choices=("coupled", "original"), default=None,
+                   help="coupled: v ← μv − η(g + λw), w ← w + v; original (the SET code): "
+                   "v ← μv − ηg, w ← w + v − λw, not scaled by η "
+                   f"(default {_DEFAULTS['weight_decay_style']})")
+    o.add_argument("--dropout", type=float, default=None,
+                   help=f"inverted dropout rate on hidden layers (default {_DEFAULTS['dropout']})")
     o.add_argument("--lr-schedule", choices=("constant", "linear"), default=None,
                    help="linear: decay to 1%% of --lr over 90%% of the epochs "
                    "(default: linear for cht, constant otherwise)")
     e = t.add_argument_group("topology evolution", "Options of one method are refused with "
                              "another; unset options take the method's defaults.")
-    e.add_argument("--method", choices=METHODS, default="set",
+    e.add_argument("--method", choices=METHODS, default=None,
                    help="set (Mocanu et al.), path-weight / sensitivity (Naji et al.), "
-                   "cht (Zhang et al.)")
-    e.add_argument("--update-interval", type=int, default=1,
-                   help="evolve the topology after every N-th epoch")
+                   f"cht (Zhang et al.) (default {_DEFAULTS['method']})")
+    e.add_argument("--update-interval", type=int, default=None,
+                   help="evolve the topology after every N-th epoch (default "
+                   f"{_DEFAULTS['update_interval']})")
     for flags, kw in _METHOD_OPTIONS:
         e.add_argument(*flags, default=None, **kw)
     f = t.add_argument_group(
         "fidelity", "The papers' algorithm (default) or what the authors' published code does "
         "(ALGORITHMS §7; SET and CHT). A quirk overrides the option it concerns. Quirks: "
         + "; ".join(f"{q.name} [{', '.join(q.methods)}]" for q in _quirk_list()))
-    f.add_argument("--fidelity", choices=("paper", "authors"), default="paper",
+    f.add_argument("--fidelity", choices=("paper", "authors"), default=None,
                    help="authors: every quirk of the method's published code (for cht also the "
-                   "authors' global image normalisation)")
+                   "authors' global image normalisation) (default paper)")
     f.add_argument("--quirks", type=_quirk_names, default=None, metavar="Q1,Q2",
                    help="switch on only these quirks (instead of --fidelity authors)")
     r = t.add_argument_group("run")
-    r.add_argument("--seed", type=int, default=0, help="seed of the split and of all training randomness")
-    r.add_argument("--threads", type=int, default=None, help="compute threads of the kernels (default 1)")
+    r.add_argument("--seed", type=int, default=None,
+                   help="seed of the split and of all training randomness (default 0: a run "
+                   "of the command line is always reproducible; SparseMLP's None draws one)")
+    r.add_argument("--threads", type=int, default=None,
+                   help=f"compute threads of the kernels (default {_DEFAULTS['threads']})")
     r.add_argument("--out", default=None,
                    help="output directory (default: refset-runs/<dataset>-seed<seed>)")
     r.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
@@ -355,40 +421,60 @@ def _resume_model(args, given):
 
 
 def _new_model(args):
-    """The model, data arguments and run directory of a new run, or a message."""
+    """The model, data arguments and run directory of a new run, or a message.
+
+    Settings come from SparseMLP's defaults, then ``--config``, then the options given; the seed
+    of a command-line run defaults to 0.  Returns ``((model, data_args, run_dir, auto_hidden),
+    None)`` — ``auto_hidden``: CHT with CSTI and no width given, the widths are set to the
+    number of features (1x) once the data are loaded — or ``(None, message)``.
+    """
+    from .configs import load_train_config
     from .estimator import SparseMLP
     from .estimator.run import make_data_args
     from .fidelity import resolve
 
-    synthetic = {k: v for k, v in (("n_samples", args.n_samples), ("n_features", args.n_features),
-                                   ("n_classes", args.n_classes)) if v is not None}
-    if args.quirks is not None and args.fidelity != "paper":
+    config = load_train_config(args.config) if args.config else {"data": {}, "model": {}}
+    params = dict(config["model"])
+    options = dict(params.pop("method_options", None) or {})
+    for dest, param in _PARAMS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            params[param] = value
+    params.setdefault("seed", 0)
+    params.setdefault("threads", 1)
+    method = params.get("method", _DEFAULTS["method"])
+    options.update(_method_options(args, method) or {})
+    if args.quirks is not None and args.fidelity not in (None, "paper"):
         return None, "--quirks replaces --fidelity authors: give one of them"
-    fidelity = args.quirks if args.quirks is not None else args.fidelity
-    quirks = resolve(fidelity, args.method)
-    data_args = make_data_args(args.dataset, data_dir=args.data_dir, test_size=args.test_size,
-                               seed=args.seed, download=args.download, synthetic=synthetic,
+    if args.quirks is not None:
+        params["fidelity"] = args.quirks
+    elif args.fidelity is not None:
+        params["fidelity"] = args.fidelity
+    quirks = resolve(params.get("fidelity", "paper"), method)
+    data = config["data"]
+    dataset = args.dataset or data.get("dataset", "synthetic")
+    synthetic = dict(data.get("synthetic", {}))
+    synthetic.update({k: v for k, v in (("n_samples", args.n_samples),
+                                        ("n_features", args.n_features),
+                                        ("n_classes", args.n_classes)) if v is not None})
+    test_size = args.test_size if args.test_size is not None else data.get("test_size", 1 / 3)
+    data_args = make_data_args(dataset, data_dir=args.data_dir or data.get("data_dir"),
+                               test_size=test_size, seed=params["seed"], download=args.download,
+                               synthetic=synthetic,
                                standardize="global" if "global_normalisation" in quirks
                                else True)
-    run_dir = args.out or os.path.join("refset-runs", f"{args.dataset}-seed{args.seed}")
+    run_dir = args.out or os.path.join("refset-runs", f"{dataset}-seed{params['seed']}")
     problem = _check_writable_dir(run_dir, "--out")
     if problem:
         return None, problem
     if os.path.exists(os.path.join(run_dir, "model.npz")) and not args.force:
         return None, (f"{run_dir} already holds a trained model; use --resume {run_dir} to "
                       "continue it, --out for a new directory, or --force to overwrite")
-    model = SparseMLP(args.hidden, epsilon=args.epsilon, zeta=args.zeta, prune=args.prune,
-                      epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
-                      batch_size=args.batch_size, learning_rate=args.lr,
-                      momentum=args.momentum, weight_decay=args.weight_decay,
-                      weight_decay_style=args.weight_decay_style, loss=args.loss,
-                      dropout=args.dropout, weight_init=args.weight_init, dtype=args.dtype,
-                      threads=1 if args.threads is None else args.threads, seed=args.seed,
-                      method=args.method, method_options=_method_options(args),
-                      dense_output=args.dense_output, lr_schedule=args.lr_schedule,
-                      update_interval=args.update_interval, fidelity=fidelity)
+    auto_hidden = (method == "cht" and "hidden_layer_sizes" not in params
+                   and options.get("topology_init", "csti") == "csti")
+    model = SparseMLP(**params, method_options=options or None)
     model._validate_params()
-    return (model, data_args, run_dir), None
+    return (model, data_args, run_dir, auto_hidden), None
 
 
 @contextlib.contextmanager
@@ -420,11 +506,12 @@ def _train(args, given=None):
         if problem:
             return _fail(problem)
         (model, data_args), run_dir = found, args.resume
+        auto_hidden = False
     else:
         found, problem = _new_model(args)
         if problem:
             return _fail(problem)
-        model, data_args, run_dir = found
+        model, data_args, run_dir, auto_hidden = found
     args.run_dir = run_dir                  # for the interruption message
     model.verbose = 0 if args.quiet else (2 if sys.stderr.isatty() else 1)
     if args.resume and model.epoch_ >= model.epochs:
@@ -438,6 +525,11 @@ def _train(args, given=None):
     data = load_run_data(data_args)
     if not args.quiet:
         print(f"{data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
+    if not args.resume and auto_hidden:     # CSTI's 1x widths: the number of features
+        model.set_params(hidden_layer_sizes=(data.X_train.shape[1],) * 3)
+        if not args.quiet:
+            print(f"--method cht: hidden layers {data.X_train.shape[1]} x 3 (CSTI 1x; give "
+                  "--hidden for 2x)")
     if not args.resume:                     # refuse what cannot fit before any file exists
         model._check_before_init(data.X_train.shape[1], np.unique(data.y_train).size)
     config = run_config(data_args, model)
@@ -573,7 +665,9 @@ def main(argv=None):
         sys.stderr.write(_interrupted(args, terminated) + "\n")
         return 143 if terminated else 130
     except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as exc:
-        return _fail(str(exc).splitlines()[0] if isinstance(exc, ImportError) else " ".join(str(exc).split()))
+        message = (str(exc).splitlines()[0] if isinstance(exc, ImportError)
+                   else " ".join(str(exc).split()))
+        return _fail(_cli_message(message) if args.command == "train" else message)
     except OSError as exc:
         return _fail(_os_error_message(exc))
     finally:

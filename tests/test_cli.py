@@ -115,8 +115,8 @@ def test_train_each_method(tmp_path, method, extra):
     (["--method", "cht", "--sparsity", "1.5"], "sparsity"),
     (["--method", "cht", "--hidden", "7,7"], "CSTI needs every hidden width"),
     (["--method", "path-weight", "--schedule-k", "1,2"], "--schedule-k"),
-    (["--method", "path-weight", "--dense-output"], "dense_output"),
-    (["--update-interval", "0"], "update_interval"),
+    (["--method", "path-weight", "--dense-output"], "--dense-output"),
+    (["--update-interval", "0"], "--update-interval"),
 ])
 def test_method_option_errors_are_one_line(tmp_path, capsys, argv, match):
     args = ["train", "--n-samples", "60", "--n-features", "20", "--epochs", "1",
