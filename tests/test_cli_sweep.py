@@ -205,7 +205,7 @@ def test_a_second_sweep_on_the_same_out_exits_2_at_once(tmp_path, config, capsys
     out = tmp_path / "o"
     assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
     holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out)],
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert holder.stdout.readline() == "locked\n"
         before = _tree(out)

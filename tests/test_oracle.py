@@ -241,7 +241,8 @@ def test_os_exit_in_an_adapter_fails_its_case(tmp_path):
         """)
     proc = subprocess.run([sys.executable, "-m", "refset.cli", "oracle", "check", "--adapter",
                            adapter, "--level", "0", "--case", "f64-b1"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(adapter))
     assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
     assert "adapter called os._exit(0)" in proc.stdout
     assert proc.stdout.rstrip().splitlines()[-1].endswith(": 1 error, 1 n/a, 1 pass")

@@ -561,7 +561,7 @@ def hold_lock(directory):
     import sys
 
     proc = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(directory)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, cwd=directory)
     assert proc.stdout.readline() == "locked\n"
     return proc
 
@@ -677,7 +677,8 @@ def test_workers_end_when_the_driver_is_killed(tmp_path):
 
     driver = subprocess.Popen([sys.executable, "-m", "refset", "sweep", str(config), "--out",
                                str(tmp_path / "out"), "--jobs", "2"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              cwd=tmp_path)
     workers = []
     try:
         for line in driver.stdout:                    # a run finished: the workers are busy
@@ -722,7 +723,7 @@ def test_watch_driver_ends_the_worker_and_removes_its_scratch(tmp_path):
     (scratch / "model.npz").write_bytes(b"half a model")
     driver = subprocess.Popen(["sleep", "60"])
     watcher = subprocess.Popen([sys.executable, "-c", _WATCHER, str(driver.pid), str(scratch)],
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, text=True, cwd=scratch.parent)
     try:
         assert watcher.stdout.readline() == "watching\n"
         with pytest.raises(subprocess.TimeoutExpired):
