@@ -309,10 +309,14 @@ def build_parser():
 
     p = sub.add_parser("plot", help="figures of a sweep (or of one run directory)",
                        formatter_class=_HelpFormatter,
-                       description="Write the accuracy curves, execution times, degree "
-                       "distributions and link bookkeeping of a sweep output directory (or "
-                       "the last two for a refset train run directory). Needs matplotlib: "
-                       "pip install 'refset[plot]'.")
+                       description="Write the figures of a refset train run directory "
+                       "(learning curves: loss and accuracy per epoch, train and test, and the "
+                       "time per epoch split into training / evaluation / topology; degree "
+                       "distributions at the first and last epoch; link bookkeeping; the "
+                       "method's own panels: CHT overlap, frozen layers, percolation and active "
+                       "neurons, Path-Weight's λ, ζ, δ as used), or of a sweep output directory "
+                       "(accuracy curves and execution times per dataset, and the figures of a "
+                       "representative run).")
     p.add_argument("path", help="a refset sweep output directory or a refset train run directory")
     p.add_argument("--out", default=None, help="directory for the figures (default: PATH/plots)")
     p.add_argument("--format", default="png,svg", help="comma-separated file formats")

@@ -4,6 +4,7 @@ The fixture writes a sweep output directory by hand (fake rows and histories, on
 skipped run) plus real tiny models for the representative runs, so these tests do not depend on
 the sweep runner.
 """
+import copy
 import json
 import sys
 
@@ -20,7 +21,8 @@ from matplotlib.patches import Rectangle, StepPatch  # noqa: E402
 import refset  # noqa: E402
 from refset.estimator.history import write_history_json  # noqa: E402
 from refset.plots import (plot_accuracy_curves, plot_degree_distributions,  # noqa: E402
-                          plot_execution_time, plot_link_bookkeeping, plot_results)
+                          plot_execution_time, plot_learning_curves, plot_link_bookkeeping,
+                          plot_method_panels, plot_results)
 
 ZETAS = [0.0, 0.01, 0.3]
 EPOCHS = 5
@@ -261,7 +263,8 @@ def test_degree_distributions_of_a_run(sweep_dir):
             assert sum(bar.get_height() for bar in bars) == n
             (mean,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
             assert_allclose(mean.get_xdata(), W.nnz / n)
-            (expected,) = [p for p in ax.patches if isinstance(p, StepPatch)]
+            (expected,) = [p for p in ax.patches if isinstance(p, StepPatch)
+                           and p.get_label() == "Erdős–Rényi"]
             assert expected.get_data().values.sum() == pytest.approx(n, rel=0.003)
 
 
@@ -311,6 +314,292 @@ def test_link_bookkeeping_counts_not_conserved():
         plot_link_bookkeeping([])
 
 
+# -- single runs trained by `refset train` ---------------------------------------------------
+CLI_EPOCHS = 4
+_CLI_DATA = ["--n-samples", "120", "--n-features", "24", "--n-classes", "3", "--epochs",
+             str(CLI_EPOCHS), "--quiet"]
+CLI_RUNS = {
+    "set": ["--hidden", "20,20", "--epsilon", "4"],
+    # CSTI: hidden widths equal to the 24 features
+    "cht": ["--method", "cht", "--hidden", "24,24", "--sparsity", "0.8"],
+    "path-weight": ["--method", "path-weight", "--time-varying", "--hidden", "20,20",
+                    "--epsilon", "4"],
+}
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory, global_seed):
+    """``{method: (run_dir, the layers the run really started from)}``, trained by the CLI."""
+    from refset.cli import main
+    from refset.estimator.mlp import SparseMLP
+
+    out = tmp_path_factory.mktemp("cli_runs")
+    started = []
+    initialize = SparseMLP._initialize
+
+    def spy(self, *args, **kw):                   # the layers fit() trains in epoch 1
+        initialize(self, *args, **kw)
+        started.append(copy.deepcopy(self.layers_))
+
+    runs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SparseMLP, "_initialize", spy)
+        for method, args in CLI_RUNS.items():
+            run_dir = out / method
+            assert main(["train", *_CLI_DATA, *args, "--seed", str(global_seed),
+                         "--out", str(run_dir)]) == 0
+            (layers,) = started
+            runs[method] = run_dir, layers
+            started.clear()
+    return runs
+
+
+def _history(run_dir):
+    return json.loads((run_dir / "history.json").read_text())["history"]
+
+
+def test_learning_curves_of_a_run(cli_runs):
+    run_dir, _ = cli_runs["set"]
+    history = _history(run_dir)
+    fig = plot_learning_curves(run_dir)
+    loss, acc, seconds = fig.axes
+    assert fig.get_suptitle().splitlines() == [
+        "Learning curves: set", "set, ζ = 0.3, ε = 4, lr 0.01"]
+    for ax, field, scale in ((loss, "loss", 1), (acc, "accuracy", 100)):
+        train, test = ax.get_lines()
+        assert train.get_label().startswith("train") and test.get_label() == "test"
+        for line, split in ((train, "train"), (test, "test")):
+            assert len(line.get_xdata()) == CLI_EPOCHS
+            assert_allclose(line.get_xdata(), range(1, CLI_EPOCHS + 1))
+            assert_allclose(line.get_ydata(), [scale * r[f"{split}_{field}"] for r in history])
+    final = 100 * history[-1]["test_accuracy"]
+    assert acc.get_title().startswith(f"accuracy: test {final:.1f} % at the end")
+    assert acc.get_ylabel() == "accuracy (%)" and seconds.get_xlabel() == "epoch"
+    # the time per epoch, stacked: training, evaluation, topology update
+    bars = [c for c in seconds.containers if isinstance(c, BarContainer)]
+    assert [b.get_label().split(":")[0] for b in bars] == [
+        "training", "evaluation", "topology update"]
+    bottom = np.zeros(CLI_EPOCHS)
+    for bar, field in zip(bars, ("seconds_train", "seconds_eval", "seconds_topology")):
+        want = [r[field] for r in history]
+        assert_allclose([p.get_height() for p in bar], want)
+        assert_allclose([p.get_y() for p in bar], bottom)
+        bottom += want
+    # a model and its records draw the same curves; records without test data only train
+    model = refset.SparseMLP.load(run_dir / "model.npz")
+    assert_allclose(plot_learning_curves(model).axes[1].get_lines()[1].get_ydata(),
+                    acc.get_lines()[1].get_ydata())
+    no_test = [dict(r, test_loss=None, test_accuracy=None) for r in history]
+    fig = plot_learning_curves(no_test)
+    assert [len(a.get_lines()) for a in fig.axes[:2]] == [1, 1]
+    assert fig.axes[1].get_title() == "accuracy (no test data)"
+    with pytest.raises(ValueError, match="no epoch record"):
+        plot_learning_curves([])
+
+
+def _degree_counts(layer, side, edges):
+    return np.histogram(np.bincount(layer.rows if side == 0 else layer.cols,
+                                    minlength=layer.shape[side]), bins=edges)[0]
+
+
+@pytest.mark.parametrize("method", ["set", "cht"])
+def test_degrees_at_the_first_and_last_epoch(cli_runs, method):
+    run_dir, started = cli_runs[method]
+    final = refset.SparseMLP.load(run_dir / "model.npz").layers_
+    fig = plot_degree_distributions(run_dir)
+    assert "initial degrees not drawn" not in fig.get_suptitle()
+    sparse = [l for l, W in enumerate(final) if W.nnz < W.shape[0] * W.shape[1]]
+    assert len(fig.axes) == 2 * len(sparse)
+    for l, pair in zip(sparse, np.reshape(fig.axes, (-1, 2))):
+        for side, ax in enumerate(pair):
+            (initial,) = [p for p in ax.patches if isinstance(p, StepPatch)
+                          and p.get_label() == "initial"]
+            values, edges = initial.get_data().values, initial.get_data().edges
+            # the step line is the histogram of the layers the run started from, exactly
+            assert_allclose(values, _degree_counts(started[l], side, edges))
+            assert values.sum() == started[l].shape[side]
+            bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+            assert_allclose([b.get_height() for b in bars], _degree_counts(final[l], side, edges))
+            assert bars[0].get_label() == f"after epoch {CLI_EPOCHS}"
+    if method == "cht":                 # CSTI rebuilt from the data named in config.json
+        assert "CSTI sparsity 0.8" in fig.get_suptitle()
+    assert plot_degree_distributions(run_dir, initial=None).axes[0].patches[-1].get_label() \
+        != "initial"
+
+
+def test_initial_degrees_without_the_data_are_said_to_be_missing(cli_runs, tmp_path, capsys):
+    import shutil
+
+    run_dir = shutil.copytree(cli_runs["cht"][0], tmp_path / "cht")
+    config = json.loads((run_dir / "config.json").read_text())
+    config["data"].update(name="COIL20", data_dir=str(tmp_path / "nowhere"))
+    (run_dir / "config.json").write_text(json.dumps(config))
+    fig = plot_degree_distributions(run_dir)
+    note = fig.get_suptitle().splitlines()[-1]
+    assert note.startswith("initial degrees not drawn: CSTI builds it from the training data")
+    assert not any(p.get_label() == "initial" for a in fig.axes for p in a.patches)
+    paths = plot_results(run_dir, tmp_path / "figs", formats=["png"])
+    assert "degrees_cht.png" in [p.name for p in paths]
+    assert f"{run_dir}: {note}" in capsys.readouterr().out
+    # Erdős–Rényi layers need no data and no config.json: model.npz is enough
+    run_dir = shutil.copytree(cli_runs["set"][0], tmp_path / "set")
+    (run_dir / "config.json").unlink()
+    fig = plot_degree_distributions(run_dir)
+    assert "initial degrees not drawn" not in fig.get_suptitle()
+    assert any(p.get_label() == "initial" for p in fig.axes[0].patches)
+
+
+def test_cht_panels(cli_runs):
+    run_dir, _ = cli_runs["cht"]
+    history = _history(run_dir)
+    model = refset.SparseMLP.load(run_dir / "model.npz")
+    fig = plot_method_panels(run_dir)
+    overlap, frozen, percolation, active = fig.axes
+    assert overlap.get_title().startswith("overlap") and frozen.get_title().startswith("frozen")
+    assert percolation.get_title().startswith("percolation")
+    assert active.get_title().startswith("active neurons")
+    updated = [r for r in history if "frozen" in r]
+    assert [r["epoch"] for r in updated] == list(range(1, CLI_EPOCHS))
+    n_sparse = 2                                           # the output layer is dense
+    lines = overlap.get_lines()
+    for l in range(n_sparse):
+        assert_allclose(lines[l].get_xdata(), [r["epoch"] for r in updated])
+        assert_allclose(lines[l].get_ydata(), [np.nan if r["overlap"][l] is None
+                                               else r["overlap"][l] for r in updated])
+    assert lines[n_sparse].get_ydata()[0] == 0.9                  # the early-stop threshold
+    # frozen: from the update after which each layer froze to the end (sticky)
+    after = {}
+    for r in updated:
+        for l, flag in enumerate(r["frozen"][:n_sparse]):
+            if flag:
+                after.setdefault(l, r["epoch"])
+    for l, line in enumerate(frozen.get_lines()):
+        want = [l + 1.0 if l in after and r["epoch"] >= after[l] else np.nan for r in history]
+        assert_allclose(line.get_ydata(), want)
+    title = fig.get_suptitle()
+    for l, e in after.items():
+        assert f"frozen after epoch {e}" in title
+    if not after:
+        assert "no layer frozen" in title
+    # percolation and neurons removed per update
+    labels = [line.get_label() for line in percolation.get_lines()]
+    assert labels[:2] == ["layer 1: links percolated", "layer 2: links percolated"]
+    assert_allclose(percolation.get_lines()[0].get_ydata(), [r["percolated"][0] for r in updated])
+    removed = sum(r["removed_neurons"][0] for r in updated)
+    assert labels[2] == f"hidden 1: neurons removed ({removed} in all)"
+    # active neurons: linear axis, percent of each layer's width (CHT's shrinkage shows)
+    assert active.get_yscale() == "linear"
+    widths = [24, 24, 24, 3]
+    assert model.layers_[0].shape[1] == 24 - removed
+    for k, line in enumerate(active.get_lines()):
+        assert_allclose(line.get_ydata(), [100 * r["active_neurons"][k] / widths[k]
+                                           for r in history])
+        assert line.get_label().endswith(f"of {widths[k]}")
+    lo, hi = active.get_ylim()
+    assert hi - lo >= 5                   # a loss of a few neurons is not a flat line
+    shrunk = 100 * history[-1]["active_neurons"][1] / 24
+    assert lo < shrunk and (removed == 0 or shrunk < hi - 1)
+
+
+def test_frozen_layers_and_early_stop_in_the_title():
+    history = [{"epoch": e, "overlap": [o, 0.5, None], "frozen": [e >= 2, e >= 3, None],
+                "percolated": [0, 0, 0], "removed_neurons": [0], "shortfall": [0, 0, 0],
+                "active_neurons": [10, 10, 10, 2]} for e, o in ((1, 0.5), (2, 0.95), (3, 0.99))]
+    history.append({"epoch": 4, "overlap": [None] * 3, "active_neurons": [10, 10, 10, 2]})
+    fig = plot_method_panels({"history": history, "config": {"model": {
+        "method": "cht", "zeta": 0.3, "method_options": {"early_stop_threshold": 0.9}}}})
+    title = fig.get_suptitle()
+    assert "layer 1 frozen after epoch 2, layer 2 frozen after epoch 3" in title
+    assert "CSTI sparsity 0.99" in title and "ζ = 0.3" in title
+    one, two = fig.axes[1].get_lines()
+    assert_allclose(one.get_ydata(), [np.nan, 1, 1, 1])         # sticky through epoch 4
+    assert_allclose(two.get_ydata(), [np.nan, np.nan, 2, 2])
+    history[1]["frozen"] = [True, True, None]                  # every layer at once
+    for rec in history[2:3]:
+        rec["frozen"] = [True, True, None]
+    assert "all layers frozen after epoch 2" in plot_method_panels(history).get_suptitle()
+
+
+def test_path_weight_panels_and_the_schedule_used(cli_runs):
+    run_dir, _ = cli_runs["path-weight"]
+    history = _history(run_dir)
+    fig = plot_method_panels(run_dir)
+    fractions, delta, importance = fig.axes
+    updated = [r for r in history if "zeta" in r]
+    assert len(updated) == CLI_EPOCHS - 1
+    lam, zeta = fractions.get_lines()
+    assert (lam.get_label(), zeta.get_label()) == ("λ", "ζ")
+    assert_allclose(zeta.get_ydata(), [r["zeta"] for r in updated])
+    assert_allclose(lam.get_ydata(), [r["lam"] for r in updated])
+    assert_allclose(delta.get_lines()[0].get_ydata(), [r["delta"] for r in updated])
+    assert "time-varying" in fractions.get_title()
+    assert [line.get_label().split(" ")[0] for line in importance.get_lines()] == [
+        "C_prim", "C_sec", "K3·C_prim", "K4·C_prim"]
+    # the title states the ζ actually used, not the configured one
+    zetas = [r["zeta"] for r in updated]
+    runs = [z for i, z in enumerate(zetas) if i == 0 or z != zetas[i - 1]]
+    title = fig.get_suptitle().replace("\n", " ")
+    if len(runs) == 1:
+        assert f"ζ = {runs[0]:.3g}" in title
+    else:
+        assert "ζ per update " + " → ".join(f"{z:.3g}" for z in runs) in title
+    for figure in (plot_learning_curves(run_dir), plot_link_bookkeeping(run_dir)):
+        assert figure.get_suptitle().splitlines()[1:] == fig.get_suptitle().splitlines()[1:]
+
+
+def test_a_time_varying_title_is_not_the_configured_zeta():
+    history = [{"epoch": e, "lam": lam, "zeta": z, "delta": d, "c_prim": 1.0, "c_sec": 0.01}
+               for e, (lam, z, d) in enumerate([(0.1, 0.3, 1.0), (0.2, 0.6, 2.0),
+                                                (0.4, 1.0, 4.0), (0.4, 1.0, 4.0)], 1)]
+    doc = {"history": history, "config": {"model": {
+        "method": "path-weight", "zeta": 0.3, "method_options": {"time_varying": True}}}}
+    title = plot_learning_curves(doc).get_suptitle().replace("\n", " ")
+    assert "ζ per update 0.3 → 0.6 → 1," in title and "ζ = 0.3" not in title
+    assert "λ per update 0.1 → 0.2 → 0.4" in title and "δ per update 1 → 2 → 4" in title
+    doc["config"]["model"]["method_options"] = {}                    # fixed: one value
+    for rec in history:
+        rec.update(lam=0.1, zeta=0.3, delta=1.0)
+    title = plot_learning_curves(doc).get_suptitle()
+    assert "ζ = 0.3, λ = 0.1, δ = 1" in title and "per update" not in title
+
+
+def test_sensitivity_panel_and_set_has_none(cli_runs):
+    history = [{"epoch": e, "zeta": 0.2, "form": "quotient", "mean_sensitivity": [s, 2 * s]}
+               for e, s in ((1, 0.5), (2, 0.25))]
+    fig = plot_method_panels(history)
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["layer 1", "layer 2"]
+    assert_allclose(fig.axes[0].get_lines()[1].get_ydata(), [1.0, 0.5])
+    assert "sensitivity, ζ = 0.2" in fig.get_suptitle()
+    with pytest.raises(ValueError, match="'set' has no panels of its own"):
+        plot_method_panels(cli_runs["set"][0])
+
+
+def test_active_neurons_on_a_linear_axis():
+    history = [{"epoch": e, "nnz": [5000, 5000, 100], "active_neurons": [n, h, h, 10]}
+               for e, (n, h) in enumerate([(784, 1000), (700, 950), (673, 900)], 1)]
+    ax = plot_link_bookkeeping(history).axes[2]
+    assert ax.get_yscale() == "linear"                  # counts without the widths
+    assert [line.get_label() for line in ax.get_lines()] == [
+        "inputs: 784 → 673", "hidden 1: 1000 → 900", "hidden 2: 1000 → 900", "outputs: 10"]
+    assert_allclose(ax.get_lines()[0].get_ydata(), [784, 700, 673])
+
+
+def test_refset_plot_of_each_kind_of_run(cli_runs, tmp_path, capsys):
+    from refset.cli import main
+
+    expected = {"set": ["curves", "degrees", "bookkeeping"],
+                "cht": ["curves", "degrees", "bookkeeping", "method"],
+                "path-weight": ["curves", "degrees", "bookkeeping", "method"]}
+    for method, stems in expected.items():
+        out = tmp_path / method
+        assert main(["plot", str(cli_runs[method][0]), "--out", str(out), "--format", "png",
+                     "--quiet"]) == 0
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            f"{stem}_{method}.png" for stem in stems)
+        _check_files(out.iterdir())
+    assert capsys.readouterr().out == ""
+
+
 # -- files ---------------------------------------------------------------------------------
 def _check_files(paths):
     for path in paths:
@@ -326,7 +615,7 @@ def test_plot_results_of_a_sweep(sweep_dir, capsys):
     paths = plot_results(sweep_dir)
     reps = ["alpha__set__zeta=0.3__r00", "beta__set__zeta=0.3__r00"]
     stems = ["accuracy_curves", "execution_time"] + [
-        f"{kind}_{rep}" for rep in reps for kind in ("degrees", "bookkeeping")]
+        f"{kind}_{rep}" for rep in reps for kind in ("curves", "degrees", "bookkeeping")]
     assert [p.name for p in paths] == [f"{s}.{f}" for s in stems for f in ("png", "svg")]
     assert all(p.parent == sweep_dir / "plots" for p in paths)
     _check_files(paths)
@@ -338,12 +627,14 @@ def test_plot_results_of_a_train_run(tmp_path, capsys):
     run_dir = tmp_path / "run"
     _real_run(run_dir, 1)
     paths = plot_results(run_dir, tmp_path / "figs", formats="svg,png", quiet=True)
-    assert [p.name for p in paths] == ["degrees_run.svg", "degrees_run.png",
-                                       "bookkeeping_run.svg", "bookkeeping_run.png"]
+    assert [p.name for p in paths] == [f"{stem}_run.{fmt}" for stem in
+                                       ("curves", "degrees", "bookkeeping")
+                                       for fmt in ("svg", "png")]
     _check_files(paths)
     assert capsys.readouterr().out == ""
-    (run_dir / "model.npz").unlink()                       # no model: bookkeeping only
-    assert [p.name for p in plot_results(run_dir, formats=["png"])] == ["bookkeeping_run.png"]
+    (run_dir / "model.npz").unlink()                       # no model: no degrees
+    assert [p.name for p in plot_results(run_dir, formats=["png"])] == [
+        "curves_run.png", "bookkeeping_run.png"]
     assert "degree distributions skipped" in capsys.readouterr().out
 
 
@@ -359,8 +650,9 @@ def test_representative_run_falls_back_to_the_first_finished_one(tmp_path, sweep
             row["status"] = "failed"
     (out / "results.json").write_text(json.dumps(doc))
     names = [p.name for p in plot_results(out, formats=["png"], quiet=True)]
-    # the first finished beta run (it has no model: bookkeeping only)
+    # the first finished beta run (it has no model: no degrees)
     assert names == ["accuracy_curves.png", "execution_time.png",
+                     "curves_beta__set__zeta=0.0__r00.png",
                      "bookkeeping_beta__set__zeta=0.0__r00.png"]
 
 

@@ -5,7 +5,9 @@ from pathlib import Path
 from .._lock import check_output_dir
 from ._style import _DPI, _require_matplotlib
 from ._sweep import _Sweep, _hashable
-from .runs import plot_degree_distributions, plot_link_bookkeeping
+from ._run import _dir_run
+from .runs import (METHOD_PANELS, plot_degree_distributions, plot_learning_curves,
+                   plot_link_bookkeeping, plot_method_panels)
 from .sweeps import plot_accuracy_curves, plot_execution_time
 
 
@@ -74,10 +76,14 @@ def plot_results(path, out_dir=None, *, formats=("png", "svg"), quiet=False):
     -------
     list of pathlib.Path
         The files written (each atomically): for a sweep ``accuracy_curves.*``,
-        ``execution_time.*`` and, for the representative run of each dataset (replicate 0
-        of the baseline grid point), ``degrees_<run_id>.*`` and ``bookkeeping_<run_id>.*``;
-        for a run directory the last two.  The figures are drawn by ``by = "zeta"`` when
-        ζ is a grid key or no grid is given, else by the first grid key.
+        ``execution_time.*`` and the figures of the representative run of each dataset
+        (replicate 0 of the baseline grid point); for a run directory its figures:
+        ``curves_<run_id>.*`` (:func:`plot_learning_curves`), ``degrees_<run_id>.*``
+        (:func:`plot_degree_distributions`, initial and final; needs ``model.npz``),
+        ``bookkeeping_<run_id>.*`` (:func:`plot_link_bookkeeping`) and, for CHT, Path-Weight
+        and Sensitivity, ``method_<run_id>.*`` (:func:`plot_method_panels`).  The sweep
+        figures are drawn by ``by = "zeta"`` when ζ is a grid key or no grid is given, else
+        by the first grid key.
 
     Examples
     --------
@@ -88,7 +94,7 @@ def plot_results(path, out_dir=None, *, formats=("png", "svg"), quiet=False):
     ...             "regrown": [5], "active_neurons": [10, 3]} for e in (1, 2)]
     >>> _ = (run / "history.json").write_text(json.dumps({"history": history}))
     >>> [str(p.relative_to(run)) for p in plot_results(run, formats=["svg"], quiet=True)]
-    ['plots/bookkeeping_run.svg']
+    ['plots/curves_run.svg', 'plots/bookkeeping_run.svg']
     >>> tmp.cleanup()
     """
     _require_matplotlib()
@@ -109,12 +115,20 @@ def plot_results(path, out_dir=None, *, formats=("png", "svg"), quiet=False):
             print(f"wrote {out_dir / stem}.{suffix}")
 
     def single(run_dir, run_id):
-        if (run_dir / "model.npz").is_file():
-            save(plot_degree_distributions(run_dir), f"degrees_{run_id}")
+        run = _dir_run(run_dir)                     # one reading for all of the run's figures
+        if run.history is not None:
+            save(plot_learning_curves(run), f"curves_{run_id}")
+        if run.model is not None:
+            save(plot_degree_distributions(run), f"degrees_{run_id}")
+            why = run.initial_layers()[1]
+            if why and not quiet:
+                print(f"{run_dir}: initial degrees not drawn: {why}")
         elif not quiet:
             print(f"no model.npz in {run_dir}: degree distributions skipped")
-        if (run_dir / "history.json").is_file():
-            save(plot_link_bookkeeping(run_dir), f"bookkeeping_{run_id}")
+        if run.history is not None:
+            save(plot_link_bookkeeping(run), f"bookkeeping_{run_id}")
+            if run.method in METHOD_PANELS:
+                save(plot_method_panels(run), f"method_{run_id}")
 
     if not sweep_file.is_file():
         single(path, path.name)
