@@ -133,7 +133,7 @@ def test_resume_with_other_data_is_refused(tmp_path):
     _model(epochs=1).fit(X, y).save(path)
     model = SparseMLP.load(path)
     model.epochs = 2
-    with pytest.raises(ValueError, match="X has 5 features, but the model expects 8"):
+    with pytest.raises(ValueError, match="X has 5 features, but SparseMLP is expecting 8 features as input"):
         model.fit(X[:, :5], y, resume=True)
 
 

@@ -182,7 +182,7 @@ def test_bad_data():
     with pytest.raises(ValueError, match="not fitted"):
         model.predict(X)
     model.fit(X, y)
-    with pytest.raises(ValueError, match="X has 9 features, but the model expects 10"):
+    with pytest.raises(ValueError, match="X has 9 features, but SparseMLP is expecting 10 features as input"):
         model.predict(X[:, :9])
     with pytest.raises(ValueError, match="labels not seen"):
         model.loss_and_gradients(X[:3], np.array([0, 1, 7]))

@@ -46,9 +46,13 @@ Every contract function: ``sparse_forward``, ``sparse_backward``, ``sparse_gradi
 ``swi_weights``, ``set_step``, ``sensitivity_step``, ``path_weight_step``, ``esml_step``
 (L1); ``train`` for the methods ``"set"``, ``"path-weight"`` (without the time-varying
 schedule), ``"sensitivity"`` and ``"cht"`` (L2).  Every stochastic function checks that it
-consumed all of its uniforms (:meth:`Uniforms.finish`).  CPU only, one thread; needs
-PyTorch (``pip install torch``; the CPU build is enough).  Run it against the golden cases
-with ``refset oracle check --adapter examples/oracle/torch_dense.py``.
+consumed all of its uniforms (:meth:`Uniforms.finish`).  CPU only, one thread.  Run it against
+the golden cases with ``refset oracle check --adapter examples/oracle/torch_dense.py``.
+
+Requirement: PyTorch 2.1 or newer, refset's ``torch`` extra (``pip install "refset[torch]"``,
+from a checkout ``pip install ".[torch]"``).  The CPU build is enough and much smaller than
+the default CUDA one: ``pip install torch --index-url https://download.pytorch.org/whl/cpu``.
+Without torch, importing this module fails with a one-line ``ModuleNotFoundError`` saying so.
 
 Where the documentation was not enough
 --------------------------------------
@@ -65,7 +69,16 @@ import math
 
 import numpy as np
 
-import torch
+try:
+    import torch
+except ModuleNotFoundError as exc:      # one line: refset oracle check prints it as it is
+    if exc.name != "torch":
+        raise
+    raise ModuleNotFoundError(
+        "this PyTorch port of refset needs torch>=2.1, which is not installed: "
+        'pip install "refset[torch]" (in a checkout: pip install ".[torch]"), or the CPU build '
+        "only: pip install torch --index-url https://download.pytorch.org/whl/cpu",
+        name="torch") from None
 
 __all__ = ["NAME", "Uniforms", "Masked", "sparse_forward", "sparse_backward", "sparse_gradient",
            "ch3_l3_scores", "path_products", "path_importance", "erdos_renyi_layer",

@@ -50,16 +50,19 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import validate_data
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evolution import _TopologyEvolution
 # re-exported: benchmarks and tests import the forward pass's link order from refset.estimator.mlp
 from .layout import COLUMN_ORDER_MIN_BATCH, TILE_BYTES, TILE_MIN_LINKS, forward_order  # noqa: F401
 from .numerics import _Numerics
-from .._progress import ProgressBar
+from .._progress import epoch_progress
+from ..kernels.backend import warn_if_fallback
 from ..draws import draws_from_seed
-from .._validation import (NotFittedError, check_choice, check_finite_2d, check_float, check_int,
-                           check_labels)
+from .._validation import (NotFittedError, check_choice, check_class_labels, check_finite_2d,
+                           check_float, check_int, check_labels)
 from ..algorithms.sparse_evolutionary import set_step
 from ..algorithms.erdos_renyi import erdos_renyi_count, erdos_renyi_layer
 from .. import fidelity as _fidelity
@@ -78,8 +81,13 @@ def _resolve_dtype(dtype):
     raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
 
 
-class SparseMLP(_Numerics, _TopologyEvolution):
+class SparseMLP(ClassifierMixin, BaseEstimator, _Numerics, _TopologyEvolution):
     r"""Truly sparse MLP with Erdős–Rényi initialisation and SET evolution.
+
+    A scikit-learn classifier (``clone``, ``Pipeline``, ``cross_val_score``, ``GridSearchCV``
+    work; ``get_params``/``set_params`` come from ``BaseEstimator``).  ``X`` may be a
+    ``scipy.sparse`` matrix: it is converted with ``toarray()`` (the network is sparse, not its
+    input), which is fine for the data sizes refset trains on.
 
     Parameters
     ----------
@@ -127,7 +135,9 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         unit-major order (kept where ``u < 1 - dropout``), and after the epoch the method's
         topology update (Path-Weight first draws its probe samples, ``subset(n, probe_size)``).
     verbose : int, default 0
-        1 prints one line per epoch, 2 also a progress bar inside long epochs.
+        1 prints one line per epoch and, on stderr, the progress of epochs longer than 5 s:
+        a tqdm bar with rate and ETA on a terminal, a widget in Jupyter, a line every 10 s in
+        a log (``refset._progress``); 2 shows that progress after 1 s.
     train_metrics : {"running", "full"}, default "running"
         ``"running"``: train loss and accuracy averaged over the epoch's mini-batches as they
         are trained (free, as in Keras); ``"full"``: the whole training set evaluated after
@@ -163,6 +173,9 @@ class SparseMLP(_Numerics, _TopologyEvolution):
     classes_ : ndarray
         Class labels; column ``k`` of ``predict_proba`` is ``classes_[k]``.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Column names of ``X`` in ``fit``, when it had string column names (a pandas frame);
+        absent otherwise.
     epoch_ : int
         Epochs completed.
     history_ : list of dict
@@ -217,27 +230,38 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         self.fidelity = fidelity
 
     # -- scikit-learn conventions -----------------------------------------------------
+    # get_params(), clone() and the repr come from BaseEstimator.  The parameters in the
+    # signature's order: scikit-learn sorts them, get_params() keeps the order that
+    # checkpoints, run configs and the CLI show.
     _PARAMS = ("hidden_layer_sizes", "epsilon", "zeta", "prune", "allow_regrow_removed",
                "epochs", "batch_size", "learning_rate", "momentum", "weight_decay",
                "weight_decay_style", "loss", "dropout", "weight_init", "init_mode", "dtype",
                "threads", "backend", "seed", "verbose", "train_metrics", "method",
                "method_options", "dense_output", "lr_schedule", "update_interval", "fidelity")
 
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._PARAMS}
+    @classmethod
+    def _get_param_names(cls):
+        return list(cls._PARAMS)
 
     def set_params(self, **params):
-        self._quirks_cache = None
-        for name, value in params.items():
-            if name not in self._PARAMS:
+        """Set parameters (``BaseEstimator.set_params``); an unknown name is refused first."""
+        for name in params:
+            if name not in self._PARAMS:         # no nested estimators, so no "a__b" names
                 raise ValueError(f"unknown parameter {name!r}; valid: {', '.join(self._PARAMS)}")
-            setattr(self, name, value)
-        return self
+        self._quirks_cache = None
+        return super().set_params(**params)
 
-    def __repr__(self):
-        return f"SparseMLP(hidden_layer_sizes={tuple(self.hidden_layer_sizes)!r}, ...)"
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True        # scipy.sparse X is converted with toarray()
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "layers_")
 
     def _validate_params(self):
+        # replaces BaseEstimator's (which checks _parameter_constraints, which refset has none
+        # of): refset's own checks, their messages naming the parameter and its allowed range
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, (int, np.integer)):
             sizes = (sizes,)
@@ -342,7 +366,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         Examples
         --------
         >>> n = SparseMLP((1000, 1000, 1000), epsilon=20).estimate_memory(200, 4)
-        >>> 10 < n / 2**20 < 100          # MiB
+        >>> 1 < n / 2**20 < 100           # MiB
         True
         """
         sizes = self._validate_params()
@@ -476,9 +500,13 @@ class SparseMLP(_Numerics, _TopologyEvolution):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            Class labels (any sortable values).
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Converted to a dense C-contiguous array of the model's ``dtype`` (a sparse matrix
+            with ``toarray()``); must be finite.
+        y : array-like of shape (n_samples,)
+            Class labels (any sortable values); a continuous target is refused (SparseMLP is a
+            classifier), a column vector ``(n_samples, 1)`` ravelled with a
+            ``DataConversionWarning``.
         validation_data : (X_test, y_test) or None
             Evaluated after every epoch (test loss and accuracy in the history).
         resume : bool, default False
@@ -517,25 +545,34 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         :func:`refset.algorithms.path_weight_step`, :func:`~refset.algorithms.sensitivity_step`,
         :func:`~refset.algorithms.esml_step`).
         """
+        warn_if_fallback(self.backend)       # once per process: the numpy twins are slow
         self._quirks_cache = None            # fidelity may have changed since the last fit
         dtype = _resolve_dtype(self._p("dtype"))
-        X = check_finite_2d("X", X, dtype=dtype)
-        y = check_labels("y", y, X.shape[0])
+        X_given, X = X, check_finite_2d("X", X, dtype=dtype)
+        if y is None:
+            raise ValueError("SparseMLP requires y to be passed, but the target y is None: give "
+                             "one class label per sample")
+        y = check_class_labels("y", check_labels("y", y, X.shape[0]))
         if resume:
             self._check_fitted()
             self._validate_params()
             if X.shape[1] != self.n_features_in_:
-                raise ValueError(f"X has {X.shape[1]} features, but the model expects "
-                                 f"{self.n_features_in_}")
+                raise ValueError(f"X has {X.shape[1]} features, but SparseMLP is expecting "
+                                 f"{self.n_features_in_} features as input")
             if self.layers_[0].values.dtype != dtype:
                 raise ValueError(f"dtype {dtype} differs from the model's "
                                  f"{self.layers_[0].values.dtype}")
+            validate_data(self, X_given, reset=False, skip_check_array=True)  # feature names
         else:
-            self.classes_ = np.unique(y)
-            if self.classes_.size < 2:
-                raise ValueError("y must contain at least two classes")
+            classes = np.unique(y)
+            if classes.size < 2:
+                raise ValueError(f"y must contain at least two classes, got 1 class "
+                                 f"({classes.tolist()[0]!r})")
+            self.classes_ = classes
             self._check_before_init(X.shape[1], self.classes_.size)
             self._initialize(X.shape[1], self.classes_.size, draws_from_seed(self.seed), X)
+            # feature_names_in_ (pandas column names) and n_features_in_, scikit-learn's way
+            validate_data(self, X_given, reset=True, skip_check_array=True)
         _check_threads(self.threads)
         y_idx = self._encode(y)
         if validation_data is not None:
@@ -565,7 +602,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         eta = self._learning_rate()
         method = self._method()
         grad_sums = [np.zeros_like(W.values) for W in self.layers_] if method.needs_gradients else None
-        bar = ProgressBar(n_batches, f"epoch {self.epoch_ + 1} ") if self.verbose >= 2 else None
+        bar = epoch_progress(self.verbose, self.epoch_ + 1, min(n, n_batches * B))
         for i in range(n_batches):
             idx = order[i * B:(i + 1) * B]
             A = np.ascontiguousarray(X[idx].T)
@@ -581,7 +618,7 @@ class SparseMLP(_Numerics, _TopologyEvolution):
                     acc += gw
                 self._sgd_update(grads, kernels, eta)
             if bar is not None:
-                bar.update(i + 1)
+                bar.update(idx.size)
         if bar is not None:
             bar.close()
         if not np.isfinite(loss_sum):
@@ -641,13 +678,17 @@ class SparseMLP(_Numerics, _TopologyEvolution):
 
     # -- inference --------------------------------------------------------------------
     def _check_fitted(self):
-        if not hasattr(self, "layers_"):
+        if not self.__sklearn_is_fitted__():
             raise NotFittedError("this SparseMLP is not fitted yet: call fit() or load() first")
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order.
+
+        ``X`` as in :meth:`fit` (a ``scipy.sparse`` matrix is converted with ``toarray()``)."""
         self._check_fitted()
+        X_given = X
         X = check_finite_2d("X", X, self.n_features_in_, self.layers_[0].values.dtype)
+        validate_data(self, X_given, reset=False, skip_check_array=True)  # feature names
         out = np.empty((X.shape[0], self.classes_.size), dtype=X.dtype)
         for sl, P in self._outputs(X, self._kernels()):
             out[sl] = P.T
@@ -660,11 +701,13 @@ class SparseMLP(_Numerics, _TopologyEvolution):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def score(self, X, y):
-        """Accuracy on ``(X, y)``."""
-        self._check_fitted()
-        y = check_labels("y", y, np.asarray(X).shape[0])
-        return float(np.mean(self.predict(X) == y))
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on ``(X, y)``, optionally weighted (scikit-learn's ``accuracy_score``)."""
+        from sklearn.metrics import accuracy_score     # imported when needed, as sklearn does
+
+        predicted = self.predict(X)
+        y = check_labels("y", y, predicted.shape[0])
+        return float(accuracy_score(y, predicted, sample_weight=sample_weight))
 
     def fingerprint(self):
         """SHA-256 of the network: every layer's links and weights and every bias, in order.

@@ -4,12 +4,16 @@
 compiled kernels when they were built and falls back to numpy otherwise).
 ``REFSET_REQUIRE_EXT=1`` turns a missing compiled extension into an ImportError, so that CI
 can never pass silently on the fallback.  :func:`set_backend` switches at run time.
+Training on the fallback warns once per process (:func:`warn_if_fallback`, called by
+``SparseMLP.fit``): it is about 30 times slower.
 """
 import importlib
 import os
 import types
+import warnings
 
 _CHOICES = ("auto", "cython", "numpy")
+_FALLBACK = "fallback:"      # how the reason of a numpy backend nobody asked for begins
 _PACKAGE = "refset.kernels"
 
 # One row per compiled module: (compiled module, numpy twin module, kernel names).  Every
@@ -22,7 +26,8 @@ KERNEL_MODULES = (
 )
 KERNEL_NAMES = tuple(name for _, _, names in KERNEL_MODULES for name in names)
 
-__all__ = ["get_kernels", "set_backend", "get_backend", "backend_reason", "compiled_available"]
+__all__ = ["get_kernels", "set_backend", "get_backend", "backend_reason", "compiled_available",
+           "warn_if_fallback"]
 
 
 def _import_compiled():
@@ -80,10 +85,11 @@ def _resolve(choice):
             f"({_IMPORT_ERROR}); reinstall refset with a C compiler and Cython, "
             "or set REFSET_BACKEND=numpy"
         )
-    return "numpy", f"fallback: compiled extension not built ({_IMPORT_ERROR})"
+    return "numpy", f"{_FALLBACK} compiled extension not built ({_IMPORT_ERROR})"
 
 
 _active, _reason = _resolve(os.environ.get("REFSET_BACKEND", "auto").strip().lower() or "auto")
+_warned = False              # warn_if_fallback has warned in this process
 
 
 def set_backend(name):
@@ -134,3 +140,38 @@ def get_kernels(name=None):
         raise ImportError(f"the compiled extensions {_EXT_NAMES} are not available "
                           f"({_IMPORT_ERROR})")
     return _namespace(name)
+
+
+def warn_if_fallback(requested=None, stacklevel=3):
+    """Warn, once per process, when the numpy twins run because the compiled kernels are missing.
+
+    Silent when the numpy backend was asked for (``REFSET_BACKEND=numpy``,
+    ``set_backend("numpy")``, or ``requested="numpy"`` — an estimator's ``backend``), when
+    ``requested`` names a backend (``"cython"`` raises elsewhere if it is missing), and after
+    the first warning.  ``SparseMLP.fit`` calls it with its ``backend``.
+
+    Parameters
+    ----------
+    requested : {None, "cython", "numpy"}
+        The backend the caller asked for; None means the active one.
+    stacklevel : int
+        Passed to :func:`warnings.warn` (3: the caller of the caller, e.g. of ``fit``).
+
+    Returns
+    -------
+    bool
+        True if it warned now.
+    """
+    global _warned
+    if (_warned or requested is not None or _active != "numpy" or _COMPILED is not None
+            or not _reason.startswith(_FALLBACK)):
+        return False
+    _warned = True
+    error = _IMPORT_ERROR if _IMPORT_ERROR is not None else _reason[len(_FALLBACK):]
+    reason = " ".join(str(error).split()) or "no reason given"
+    warnings.warn(
+        f"refset is using the numpy kernels because the compiled ones were not built "
+        f"({reason}): training is about 30x slower; reinstall with a C compiler "
+        "(pip install --force-reinstall --no-cache-dir .) or set REFSET_BACKEND=numpy to "
+        "silence this", UserWarning, stacklevel=stacklevel)
+    return True
