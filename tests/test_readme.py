@@ -7,9 +7,11 @@ masked. ``python tools/readme_samples.py --write`` updates the README when the c
 changes on purpose. The performance table is ``benchmarks/readme_table.py``'s rendering of the
 stored benchmark run its caption names.
 
-The ``train`` sample takes a few seconds on the compiled kernels and about 100 s on the numpy
-backend (``REFSET_BACKEND=numpy``), whose output is the same.
+The ``train`` sample (100 epochs) takes about 20 s on the compiled kernels and several minutes
+on the numpy twins: with ``REFSET_BACKEND=numpy`` it is skipped (the compiled run of the suite
+checks the README; the twins' agreement with the compiled kernels is tested elsewhere).
 """
+import os
 import difflib
 import importlib.util
 import json
@@ -43,8 +45,13 @@ pytestmark = pytest.mark.skipif(
                             "source tree")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
-                                  for n in NAMES])
+_ON_TWINS = pytest.mark.skipif(os.environ.get("REFSET_BACKEND") == "numpy",
+                               reason="100 epochs on the numpy twins take minutes; the README "
+                               "is checked on the compiled kernels")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow, _ON_TWINS])
+                                  if n in SLOW else n for n in NAMES])
 def test_readme_sample_is_what_the_code_prints(name):
     report = samples.run([name])
     if report:

@@ -106,7 +106,12 @@ def _run_refset(args, cwd):
     if proc.returncode != 0:
         raise RuntimeError(f"`refset {' '.join(args)}` exited with {proc.returncode}:\n"
                            f"{proc.stdout[-3000:]}")
-    return proc.stdout
+    # progress lines of a long epoch (every 10 s in a log) depend on the machine's speed
+    return "".join(line for line in proc.stdout.splitlines(keepends=True)
+                   if not PROGRESS.match(line))
+
+
+PROGRESS = re.compile(r"^epoch \d+: [\d,.]+k?/[\d,.]+k? samples")
 
 
 def _layer_repr(tmp):
