@@ -166,7 +166,20 @@ def headings_to_rubrics(app, what, name, obj, options, lines):
         i += 1
 
 
+_SKLEARN_PLUMBING = re.compile(r"^(set_\w+_request|get_metadata_routing)$")
+
+
+def skip_sklearn_plumbing(app, what, name, obj, skip, options):
+    """scikit-learn's metadata-routing methods (``set_score_request``, ...) are generated on
+    every estimator class; their docstrings cite scikit-learn's glossary, which this site does
+    not have.  They are scikit-learn's API, documented there."""
+    if _SKLEARN_PLUMBING.match(name):
+        return True
+    return None
+
+
 def setup(app):
+    app.connect("autodoc-skip-member", skip_sklearn_plumbing)
     # switching between FAST and full runs must re-read (and so re-execute) the tutorials
     app.add_config_value("refset_tutorial_fast", FAST, "env")
     app.connect("config-inited", copy_external_pages)
