@@ -69,34 +69,35 @@ def _locate_folder(path):
                      "dcmocanu/sparse-evolutionary-artificial-neural-networks")
 
 
-def _patch(source):
-    """The two fixes for numpy >= 2.4 and scipy >= 1.11, as (new source, notes)."""
-    notes = []
-    # 1. np.in1d is gone; np.isin keeps the (n, 1) shape of the structured view: flatten it.
-    lines = source.split("\n")
+def _substitute(lines, pattern, replacement, expected, what):
+    """Apply ``pattern`` -> ``replacement`` line by line; the 1-based lines changed.  Exactly
+    ``expected`` changes, or the original code is not the version these fixes were made for."""
     hits = []
     for i, line in enumerate(lines):
-        m = re.match(r"^(\s*return\s+)np\.in1d\((.*)\)(\s*(#.*)?)$", line)
-        if m:
-            lines[i] = f"{m.group(1)}np.isin({m.group(2)}).ravel(){m.group(3)}"
-            hits.append(i + 1)
-    if len(hits) != 1:
-        raise SystemExit(f"patch 1 (np.in1d -> np.isin(...).ravel()) expected 1 place, found "
-                         f"{len(hits)}: is this the expected version of the original code?")
-    notes.append(f"line {hits[0]}: np.in1d(...) -> np.isin(...).ravel() (np.in1d was removed "
-                 "in numpy 2.4)")
-    # 2. coo_matrix(csr) shares .data with the csr in recent scipy: the Cython kernel would
-    #    write the gradients over the weights.  Copy in _back_prop.
-    hits = []
-    for i, line in enumerate(lines):
-        new, n = re.subn(r"coo_matrix\((self\.w\[[^\]]+\])\)", r"coo_matrix(\1, copy=True)", line)
+        new, n = re.subn(pattern, replacement, line)
         if n:
             lines[i] = new
             hits.append(i + 1)
-    if len(hits) != 2:
-        raise SystemExit(f"patch 2 (coo_matrix(W) -> coo_matrix(W, copy=True) in _back_prop) "
-                         f"expected 2 places, found {len(hits)}")
-    notes.append(f"lines {hits[0]} and {hits[1]}: coo_matrix(W) -> coo_matrix(W, copy=True) "
+    if len(hits) != expected:
+        raise SystemExit(f"patch ({what}) expected {expected} place(s), found {len(hits)}: is "
+                         "this the expected version of the original code?")
+    return hits
+
+
+def _patch(source):
+    """The two fixes for numpy >= 2.4 and scipy >= 1.11, as (new source, notes)."""
+    lines = source.split("\n")
+    # 1. np.in1d is gone; np.isin keeps the (n, 1) shape of the structured view: flatten it.
+    (line,) = _substitute(lines, r"^(\s*return\s+)np\.in1d\((.*)\)(\s*(#.*)?)$",
+                          r"\1np.isin(\2).ravel()\3", 1, "np.in1d -> np.isin(...).ravel()")
+    notes = [f"line {line}: np.in1d(...) -> np.isin(...).ravel() (np.in1d was removed in "
+             "numpy 2.4)"]
+    # 2. coo_matrix(csr) shares .data with the csr in recent scipy: the Cython kernel would
+    #    write the gradients over the weights.  Copy in _back_prop.
+    first, second = _substitute(lines, r"coo_matrix\((self\.w\[[^\]]+\])\)",
+                                r"coo_matrix(\1, copy=True)", 2,
+                                "coo_matrix(W) -> coo_matrix(W, copy=True) in _back_prop")
+    notes.append(f"lines {first} and {second}: coo_matrix(W) -> coo_matrix(W, copy=True) "
                  "(scipy's coo_matrix(csr) now shares .data, so the kernel overwrote the weights)")
     return "\n".join(lines), notes
 

@@ -180,10 +180,10 @@ def size_text(nbytes):
 
     Examples
     --------
-    >>> size_text(999), size_text(3_600_000_000)
-    ('999 B', '3.6 GB')
+    >>> size_text(999), size_text(3_600_000_000), size_text(2.5e15)
+    ('999 B', '3.6 GB', '2.5 PB')
     """
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    for unit, scale in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if nbytes >= scale:
             return f"{nbytes / scale:.1f} {unit}"
     return f"{nbytes} B"

@@ -18,19 +18,15 @@ import sys
 import time
 import warnings
 
+from .estimator import SparseMLP
+
 __all__ = ["main", "build_parser"]
 
 METHODS = ("set", "path-weight", "sensitivity", "cht")
 
 
-def _model_defaults():
-    from .estimator import SparseMLP
-
-    return SparseMLP().get_params()
-
-
 # One default per setting, SparseMLP's: the CLI shows and uses the same values.
-_DEFAULTS = _model_defaults()
+_DEFAULTS = SparseMLP().get_params()
 
 # train options that set a SparseMLP parameter: argparse dest -> parameter
 _PARAMS = {"hidden": "hidden_layer_sizes", "epsilon": "epsilon", "zeta": "zeta", "prune": "prune",
@@ -370,24 +366,8 @@ def _flag(parser, dest):
     return dest
 
 
-def _check_writable_dir(path, what):
-    """A one-line message if ``path`` cannot become a directory we write into, else None."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        return f"{what} {path} is a file, not a directory"
-    parent = os.path.abspath(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        return f"{what} {path} lies under {parent}, which is a file"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{what} {path}: {parent} is not writable"
-    return None
-
-
 def _resume_model(args, given):
     """Load the run to resume, refusing what would change it; (model, data_args) or a message."""
-    from .estimator import SparseMLP
-
     run_dir = args.resume
     if os.path.isfile(run_dir):
         return None, (f"--resume takes the run directory, not a file: did you mean "
@@ -432,8 +412,8 @@ def _new_model(args):
     None)`` — ``auto_hidden``: CHT with CSTI and no width given, the widths are set to the
     number of features (1x) once the data are loaded — or ``(None, message)``.
     """
+    from ._lock import check_output_dir
     from .configs import load_train_config
-    from .estimator import SparseMLP
     from .estimator.run import make_data_args
     from .fidelity import resolve
 
@@ -468,9 +448,7 @@ def _new_model(args):
                                standardize="global" if "global_normalisation" in quirks
                                else True)
     run_dir = args.out or os.path.join("refset-runs", f"{dataset}-seed{params['seed']}")
-    problem = _check_writable_dir(run_dir, "--out")
-    if problem:
-        return None, problem
+    check_output_dir(run_dir, "--out")
     if os.path.exists(os.path.join(run_dir, "model.npz")) and not args.force:
         return None, (f"{run_dir} already holds a trained model; use --resume {run_dir} to "
                       "continue it, --out for a new directory, or --force to overwrite")
@@ -599,8 +577,6 @@ def _plot(args):
 
 
 def _fingerprint(args):
-    from .estimator import SparseMLP
-
     path = os.path.join(args.path, "model.npz") if os.path.isdir(args.path) else args.path
     model = SparseMLP.load(path)
     print(f"{model.fingerprint()}  epoch {model.epoch_}  {path}")
@@ -645,6 +621,7 @@ def _interrupted(args, terminated):
 def main(argv=None):
     """Entry point of the ``refset`` console script; returns the exit status."""
     import signal
+    import threading
 
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -658,7 +635,7 @@ def main(argv=None):
     command = {"train": _train, "sweep": _sweep, "plot": _plot, "oracle": _oracle,
                "fingerprint": _fingerprint}[args.command]
     previous = None
-    if threading_is_main():
+    if threading.current_thread() is threading.main_thread():   # signals need the main thread
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if args.command == "train":
@@ -677,12 +654,6 @@ def main(argv=None):
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def threading_is_main():
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -120,7 +120,8 @@ def test_a_failing_new_run_creates_no_directory(tmp_path, capsys):
 def test_out_naming_a_file_or_a_path_under_one(tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("keep")
-    for out, expected in ((f, "is a file, not a directory"), (f / "sub", "which is a file")):
+    for out, expected in ((f, f"--out: {f} is a file, not a directory"),
+                          (f / "sub", f"--out: cannot create {f / 'sub'}: {f} is a file")):
         status, _, err = _cli(capsys, "train", "--out", str(out), "--epochs", "1")
         line = _one_error_line(err)
         assert status == 2 and expected in line and str(f) in line

@@ -57,7 +57,8 @@ from .swi import SWI
 from ..sparse import DTYPES, CooMatrix
 from .topology import repair_isolation
 
-__all__ = ["csti_layers", "csti_topology", "feature_correlation", "feature_statistics"]
+__all__ = ["csti_layers", "csti_topology", "check_widths", "feature_correlation",
+           "feature_statistics"]
 
 
 def _check_X(X):
@@ -249,7 +250,7 @@ def csti_topology(X, widths, *, sparsity=0.99, chunk_size=256, budgets=None, tie
     """
     X = _check_X(X)
     n, M = X.shape
-    shapes, m = _check_widths(widths, M)
+    shapes, m = check_widths(widths, M)
     sparsity = check_float("sparsity", sparsity, 0.0, 1.0, high_open=True)
     chunk_size = check_int("chunk_size", chunk_size, 1)
     mean, std, constant = feature_statistics(X, chunk_size=chunk_size)
@@ -303,7 +304,17 @@ def csti_topology(X, widths, *, sparsity=0.99, chunk_size=256, budgets=None, tie
     return out, constant
 
 
-def _check_widths(widths, M):
+def check_widths(widths, M):
+    """The layer shapes of ``widths`` and the multiple m (1 or 2) of CSTI's hidden widths.
+
+    ``widths`` is the input width ``M`` followed by the hidden widths, all ``M`` (1x) or all
+    ``2 M`` (2x); anything else is a ``ValueError``.
+
+    Examples
+    --------
+    >>> check_widths([4, 8, 8], 4)
+    ([(4, 8), (8, 8)], 2)
+    """
     widths = [check_int(f"widths[{i}]", w, 1) for i, w in enumerate(widths)]
     if len(widths) < 2:
         raise ValueError(f"widths must list the input width and at least one layer width, "
@@ -373,7 +384,7 @@ def csti_layers(X, widths, *, sparsity=0.99, rng, init=None, dtype=np.float64, c
     0
     """
     X = _check_X(X)
-    shapes, _ = _check_widths(widths, X.shape[1])
+    shapes, _ = check_widths(widths, X.shape[1])
     rng = as_draws(rng)
     if np.dtype(dtype) not in DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")

@@ -32,6 +32,10 @@ Deviations
   ⌊ζ nnz⌋ smallest :math:`|w|`) is what most later libraries do.
 - ``guard=False`` (the original code, :mod:`refset.fidelity` quirk ``no_isolation_guard``)
   regrows every link uniformly among the free cells and lets neurons stay isolated.
+- With the guard, a layer that already has an isolated neuron is refused (``ValueError``
+  naming the rows and columns) rather than repaired: the guard spends this step's removed
+  links on neurons this step isolated, and the papers are silent on older ones.  Layers refset
+  builds never have one (Erdős–Rényi repairs at initialisation).
 - Counts are ``math.floor(zeta * n)`` evaluated in double precision (so ζ = 0.29, n = 100
   gives 28, as the product is 28.999…).  Ties are broken by (:math:`|w|`, row, col).
 """

@@ -22,7 +22,6 @@ Examples
 [784, 784, 784]
 """
 import os
-import sys
 
 __all__ = ["names", "config_path", "load_train_config"]
 
@@ -45,14 +44,6 @@ def config_path(name_or_path):
                      f"({', '.join(names())})")
 
 
-def _toml():
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:                                   # pragma: no cover
-        import tomli as tomllib
-    return tomllib
-
-
 def load_train_config(name_or_path):
     """Read a one-run config: ``{"data": {...}, "model": {...}}`` (validated keys).
 
@@ -62,14 +53,10 @@ def load_train_config(name_or_path):
     """
     from ..estimator import SparseMLP
 
-    path = config_path(name_or_path)
-    from ..sweep._config import read_config_text
+    from ..sweep._config import read_toml
 
-    text = read_config_text(path)
-    try:
-        raw = _toml().loads(text)
-    except ValueError as exc:
-        raise ValueError(f"--config: {path} is not valid TOML ({exc})") from None
+    path = config_path(name_or_path)
+    raw, _ = read_toml(path)
     unknown = [k for k in raw if k not in ("data", "model")]
     if unknown:
         raise ValueError(f"--config: {path}: unknown table [{unknown[0]}]; a train config has "

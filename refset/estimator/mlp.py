@@ -37,6 +37,12 @@ Deviations
   PyTorch's output layer) and the per-layer regrowth budget kept in ``method_state_``.
 - A non-finite training loss stops ``fit`` with ``FloatingPointError`` (finished epochs and the
   last checkpoint are kept) instead of training on NaN.
+- ``fit`` refuses, before allocating, a network whose :meth:`SparseMLP.estimate_memory` (a
+  lower bound) exceeds the memory available (``MemAvailable``), and CSTI widths that cannot be
+  built; it warns when ``threads`` exceeds the CPUs.
+- Numeric parameters are used as Python numbers in training (``float(lr)``, ``int(batch)``):
+  a numpy scalar (``np.float64`` with float32 layers, NEP 50) would otherwise change the
+  arithmetic, and a checkpoint, which stores Python numbers, would resume differently.
 
 Notes
 -----
@@ -58,6 +64,7 @@ from .evolution import _TopologyEvolution
 # re-exported: benchmarks and tests import the forward pass's link order from refset.estimator.mlp
 from .layout import COLUMN_ORDER_MIN_BATCH, TILE_BYTES, TILE_MIN_LINKS, forward_order  # noqa: F401
 from .numerics import _Numerics
+from .._lock import size_text
 from .._progress import epoch_progress
 from ..kernels.backend import warn_if_fallback
 from ..draws import draws_from_seed
@@ -392,19 +399,14 @@ class SparseMLP(ClassifierMixin, BaseEstimator, _Numerics, _TopologyEvolution):
         method = self._method()
         sizes = self._validate_params()
         if method.name == "cht" and method.options.get("topology_init", "csti") == "csti":
-            n = int(n_features)
-            if not (all(w == n for w in sizes) or all(w == 2 * n for w in sizes)):
-                raise ValueError(f"CSTI needs every hidden width equal to the {n} features (1x) "
-                                 f"or to {2 * n} (2x), got hidden_layer_sizes={list(sizes)}; "
-                                 "use those widths or method_options={'topology_init': "
-                                 "'erdos_renyi'}")
+            _check_csti_widths((int(n_features),) + sizes)
         needed = self.estimate_memory(n_features, n_classes)
         available = _available_memory()
         if available is not None and needed > available:
             raise ValueError(
                 f"hidden_layer_sizes={tuple(self._validate_params())}, epsilon={self.epsilon}: "
-                f"training needs at least {_format_bytes(needed)} of memory, but "
-                f"{_format_bytes(available)} is available; use narrower layers, a smaller "
+                f"training needs at least {size_text(needed)} of memory, but "
+                f"{size_text(available)} is available; use narrower layers, a smaller "
                 "epsilon or float32")
 
     def _initialize(self, n_features, n_classes, rng, X=None):
@@ -466,11 +468,7 @@ class SparseMLP(ClassifierMixin, BaseEstimator, _Numerics, _TopologyEvolution):
         if X is None:
             raise ValueError("CSTI builds the topology from the training data: fit() the model "
                              "or use method_options={'topology_init': 'erdos_renyi'}")
-        n = sizes[0]
-        if not (all(w == n for w in sizes[1:]) or all(w == 2 * n for w in sizes[1:])):
-            raise ValueError(f"CSTI needs every hidden width equal to the {n} features (1x) or "
-                             f"to {2 * n} (2x), got hidden_layer_sizes={list(sizes[1:])}; use "
-                             "those widths or method_options={'topology_init': 'erdos_renyi'}")
+        _check_csti_widths(sizes)
         sparsity = method.options["sparsity"]
         inits = [self._layer_init(n_in, n_out, max(1, round((1 - sparsity) * n_in * n_out)))
                  for n_in, n_out in zip(sizes[:-1], sizes[1:])]
@@ -772,11 +770,15 @@ def _available_memory():
         return None
 
 
-def _format_bytes(n):
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
+def _check_csti_widths(widths):
+    """CSTI's width rule (:func:`refset.algorithms.csti.check_widths`), with the way out."""
+    from ..algorithms.csti import check_widths
+
+    try:
+        check_widths(list(widths), widths[0])
+    except ValueError as exc:
+        raise ValueError(f"{exc}; use those widths or method_options={{'topology_init': "
+                         "'erdos_renyi'}") from None
 
 
 def _check_threads(threads):

@@ -106,8 +106,12 @@ def read_config_text(path):
                          f"offset {exc.start}); save it as UTF-8") from None
 
 
-def _load(path):
-    """(normalised config, its text) of a config file."""
+def read_toml(path):
+    """(parsed document, text) of a TOML config file (a sweep's or ``refset train --config``'s).
+
+    Errors are ``ValueError`` naming the file; a relative ``data.data_dir`` is made relative to
+    the file's directory.
+    """
     try:
         import tomllib
     except ModuleNotFoundError:          # Python < 3.11
@@ -122,6 +126,12 @@ def _load(path):
     if isinstance(data, dict) and isinstance(data.get("data_dir"), str):
         data["data_dir"] = os.path.join(os.path.dirname(os.path.abspath(path)),
                                         os.path.expanduser(data["data_dir"]))
+    return raw, text
+
+
+def _load(path):
+    """(normalised config, its text) of a config file."""
+    raw, text = read_toml(path)
     return parse_config(raw), text
 
 
