@@ -35,75 +35,9 @@ cdef extern from *:
     """
     int REFSET_HAVE_OPENMP
 
-cdef extern from *:
-    """
-    /* Dot product with sixteen independent partial sums, so that the compiler can vectorise
-       the reduction without -ffast-math; the summation order is fixed (deterministic).  The
-       tail (n mod 16 products) is added after the tree: adding it into a lane first made
-       gcc keep all sixteen lanes apart, ~100 instructions per call, which at B = 32 on a
-       million-neuron layer left the loads of rows no room to overlap (gradient 894 ms). */
-    #define REFSET_DOT(NAME, T)                                                   \
-    static inline T NAME(const T* x, const T* d, Py_ssize_t n) {                 \
-        Py_ssize_t b = 0, j;                                                      \
-        T s = 0;                                                                  \
-        if (n < 16) {              /* small batches: the plain loop is cheapest */ \
-            for (; b < n; b++) s += x[b] * d[b];                                  \
-            return s;                                                             \
-        }                                                                         \
-        T acc[16] = {0};                                                          \
-        for (; b + 16 <= n; b += 16)                                              \
-            for (j = 0; j < 16; j++) acc[j] += x[b + j] * d[b + j];               \
-        for (j = 0; j < 8; j++) acc[j] += acc[j + 8];                             \
-        s = ((acc[0] + acc[4]) + (acc[1] + acc[5]))                               \
-          + ((acc[2] + acc[6]) + (acc[3] + acc[7]));                              \
-        for (; b < n; b++) s += x[b] * d[b];                                      \
-        return s;                                                                 \
-    }
-    REFSET_DOT(refset_dot_f, float)
-    REFSET_DOT(refset_dot_d, double)
-    """
+cdef extern from "refset_kernels.h":
     float refset_dot_f(const float* x, const float* d, Py_ssize_t n) noexcept nogil
     double refset_dot_d(const double* x, const double* d, Py_ssize_t n) noexcept nogil
-
-
-cdef extern from *:
-    """
-    /* Software prefetch.  Links visit rows in an order the hardware prefetcher cannot guess;
-       when a randomly visited (., B) array is larger than about half a core's L2 (float64
-       3312 x 128 is 3.4 MB; a million-neuron layer's activations are 42 MB at B = 32) each
-       row's latency shows, and asking for the row of the link REFSET_PF_DIST ahead hides it.
-       Measured: 3312 x 3000, B = 128, 10-20 % on every kernel (fused update 7.0 -> 6.0 ms
-       float64); 333,334 x 333,334 at B = 32, float32, fused update 833 -> 492 ms and
-       gradient 552 -> 346 ms (distance 8; 4 gained less there).  Only the randomly visited
-       side is prefetched (rows visited in order are the hardware's job); smaller arrays are
-       left alone (measured slower at 1000 x 1000). */
-    #define REFSET_PF_DIST 8
-    #define REFSET_PF_MIN_ROW_BYTES 64
-    #define REFSET_PF_MIN_ARRAY_BYTES (1 << 20)
-
-    /* The row length to prefetch for an array of n_rows x B elements of elem bytes: B, or 0
-       (off). */
-    static inline Py_ssize_t refset_pf_len(Py_ssize_t n_rows, Py_ssize_t B, Py_ssize_t elem) {
-        return (B * elem >= REFSET_PF_MIN_ROW_BYTES
-                && n_rows * B * elem > REFSET_PF_MIN_ARRAY_BYTES) ? B : 0;
-    }
-
-    /* Prefetch row idx[k + REFSET_PF_DIST] (row_bytes long) of the array at base, if that link
-       exists.  always_inline: GCC deletes calls to a function whose only effect is a
-       prefetch. */
-    static inline __attribute__((always_inline)) void refset_prefetch(
-            const void* base, const int64_t* idx, Py_ssize_t k, Py_ssize_t k1,
-            Py_ssize_t row_bytes, int write) {
-        const char* c;
-        Py_ssize_t i;
-        if (row_bytes == 0 || k + REFSET_PF_DIST >= k1) return;
-        c = (const char*) base + idx[k + REFSET_PF_DIST] * row_bytes;
-        if (write)
-            for (i = 0; i < row_bytes; i += 64) __builtin_prefetch(c + i, 1, 3);
-        else
-            for (i = 0; i < row_bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
-    }
-    """
     Py_ssize_t refset_pf_len(Py_ssize_t n_rows, Py_ssize_t B, Py_ssize_t elem) noexcept nogil
     void refset_prefetch(const void* base, const int64_t* idx, Py_ssize_t k, Py_ssize_t k1,
                          Py_ssize_t row_bytes, int write) noexcept nogil

@@ -601,15 +601,19 @@ class SparseMLP(ClassifierMixin, BaseEstimator, _Numerics, _TopologyEvolution):
         method = self._method()
         grad_sums = [np.zeros_like(W.values) for W in self.layers_] if method.needs_gradients else None
         bar = epoch_progress(self.verbose, self.epoch_ + 1, min(n, n_batches * B))
+        A_next, Z0 = None, None
         for i in range(n_batches):
             idx = order[i * B:(i + 1) * B]
-            A = np.ascontiguousarray(X[idx].T)
-            acts, masks = self._forward(A, kernels, train=True, rng=rng)
+            A = A_next if A_next is not None else np.ascontiguousarray(X[idx].T)
+            acts, masks = self._forward(A, kernels, train=True, rng=rng, Z0=Z0)
             loss, delta = self._loss_delta(acts[-1], self._one_hot(y_idx[idx], X.dtype))
             loss_sum += loss * idx.size
             correct += int(np.count_nonzero(np.argmax(acts[-1], axis=0) == y_idx[idx]))
             if grad_sums is None:          # one fused pass per layer
-                self._backward_update(acts, masks, delta, kernels, eta)
+                # the first layer's last pass also runs the next batch's first product
+                A_next = (np.ascontiguousarray(X[order[(i + 1) * B:(i + 2) * B]].T)
+                          if i + 1 < n_batches else None)
+                Z0 = self._backward_update(acts, masks, delta, kernels, eta, A_next=A_next)
             else:                          # Sensitivity also needs the gradients themselves
                 grads = self._backward(acts, masks, delta, kernels)
                 for acc, (gw, _) in zip(grad_sums, grads):

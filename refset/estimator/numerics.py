@@ -20,6 +20,7 @@ Deviations
 import numpy as np
 
 from ..kernels import backend as _backend
+from ..kernels.csr import MAX_COLUMNS, csr_index
 from .layout import forward_tile_rows, tiled_order
 from .._validation import check_finite_2d, check_labels
 from .methods import linear_decay
@@ -76,15 +77,47 @@ class _Numerics:
             cache[tile_rows] = (perm, W.rows[perm], W.cols[perm])
         return cache[tile_rows]
 
-    def _forward(self, A, kernels, *, train=False, rng=None):
-        """Feature-major forward pass; returns the activations of every layer and masks."""
+    def _csr_links(self, l):
+        """Layer ``l``'s row pointer and int32 column indices (:func:`~refset.kernels.csr.csr_index`),
+        or None when its columns do not fit 32 bits.
+
+        Cached until the layer's topology changes; the cache also checks that ``rows`` and
+        ``cols`` are still the arrays it was built from, so a layer replaced from outside
+        is never read through a stale index."""
+        W = self.layers_[l]
+        cache = self._fwd[l]
+        hit = cache.get("csr")
+        if hit is None or hit[0] is not W.rows or hit[1] is not W.cols:
+            index = csr_index(W.rows, W.cols, *W.shape) if W.shape[1] <= MAX_COLUMNS else None
+            hit = cache["csr"] = (W.rows, W.cols, index)
+        return hit[2]
+
+    def _canonical_csr(self, l, A):
+        """Layer ``l``'s row-compressed index when its forward pass on ``A`` reads the links in
+        canonical order (:func:`~refset.estimator.layout.forward_order` gives None), else None."""
+        if forward_tile_rows(self.layers_[l], A.shape[1], A.itemsize,
+                             threads=self.threads) is not None:
+            return None
+        return self._csr_links(l)
+
+    def _forward(self, A, kernels, *, train=False, rng=None, Z0=None):
+        """Feature-major forward pass; returns the activations of every layer and masks.
+
+        ``Z0``: the first layer's product ``Wᵀ A`` when already computed (by
+        :meth:`_backward_update` of the previous batch)."""
         acts, masks = [A], []
         last = len(self.layers_) - 1
         for l, (W, b) in enumerate(zip(self.layers_, self.biases_)):
-            Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
-            perm, rows_f, cols_f = self._forward_links(l, A.shape[1], A.itemsize)
-            values = W.values if perm is None else np.take(W.values, perm)
-            kernels.coo_forward(A, rows_f, cols_f, values, Z, self.threads)
+            if l == 0 and Z0 is not None:
+                Z = Z0
+            elif (csr := self._canonical_csr(l, A)) is not None:
+                Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
+                kernels.csr_forward(A, *csr, W.values, Z, self.threads)
+            else:
+                Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
+                perm, rows_f, cols_f = self._forward_links(l, A.shape[1], A.itemsize)
+                values = W.values if perm is None else np.take(W.values, perm)
+                kernels.coo_forward(A, rows_f, cols_f, values, Z, self.threads)
             Z += b[:, None]
             if l < last:
                 np.maximum(Z, 0, out=Z)
@@ -169,22 +202,38 @@ class _Numerics:
             D *= mask
         return D
 
-    def _backward_update(self, acts, masks, delta, kernels, eta):
+    def _backward_update(self, acts, masks, delta, kernels, eta, A_next=None):
         """Backpropagation fused with the SGD step: the same result as :meth:`_backward`
         followed by :meth:`_sgd_update` (each layer's propagation uses its weights before
-        the update), in one pass over each layer's links (``coo_backward_update``)."""
+        the update), in one pass over each layer's links (``csr_backward_update``).
+
+        ``A_next``: the next batch's input; when the first layer's forward pass on it reads
+        the links in canonical order on one thread, the last pass computes that product too
+        and it is returned (pass it to :meth:`_forward` as ``Z0``); otherwise None."""
         mu, lam = float(self.momentum), float(self.weight_decay)
         coupled = self._p("weight_decay_style") == "coupled"
+        Z0 = None
         for l in range(len(self.layers_) - 1, -1, -1):
             W = self.layers_[l]
             vw = self.velocities_[l][0]
             prev = np.empty_like(acts[l]) if l > 0 else None
             gb = _batch_sum(delta)
-            kernels.coo_backward_update(acts[l], delta, W.rows, W.cols, W.values, vw, prev,
-                                        eta, mu, lam, coupled, self.threads)
+            csr = self._csr_links(l)
+            if csr is not None:
+                nxt = {}
+                if (l == 0 and A_next is not None and self.threads == 1
+                        and self._canonical_csr(0, A_next) is not None):
+                    Z0 = np.empty((W.shape[1], A_next.shape[1]), dtype=A_next.dtype)
+                    nxt = {"X_next": A_next, "out_next": Z0}
+                kernels.csr_backward_update(acts[l], delta, *csr, W.values, vw, prev, eta, mu,
+                                            lam, coupled, self.threads, **nxt)
+            else:
+                kernels.coo_backward_update(acts[l], delta, W.rows, W.cols, W.values, vw,
+                                            prev, eta, mu, lam, coupled, self.threads)
             self._update_bias(l, gb, eta)
             if l > 0:
                 delta = self._through_activation(prev, acts[l], masks[l - 1])
+        return Z0
 
     def _one_hot(self, y_idx, dtype):
         Y = np.zeros((len(self.classes_), y_idx.size), dtype=dtype)

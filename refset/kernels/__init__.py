@@ -8,6 +8,8 @@ numpy twin (the specification)  compiled (Cython, ``_ext``)   kernels
 :mod:`refset.kernels.coo`       ``refset.kernels._coo_cy``    ``coo_forward``, ``coo_backward``,
                                                               ``coo_gradient``, ``sgd_update``,
                                                               ``coo_backward_update``
+:mod:`refset.kernels.csr`       ``refset.kernels._csr_cy``    ``csr_forward``,
+                                                              ``csr_backward_update``
 :mod:`refset.kernels.paths`     ``refset.kernels._paths_cy``  ``path_products``,
                                                               ``segment_search``
 :mod:`refset.kernels.ch3`       ``refset.kernels._ch3_cy``    ``ch3_l3_scores``, ``ch3_l3_top_k``

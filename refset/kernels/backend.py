@@ -21,6 +21,7 @@ _PACKAGE = "refset.kernels"
 KERNEL_MODULES = (
     ("_coo_cy", "coo", ("coo_forward", "coo_backward", "coo_gradient", "sgd_update",
                              "coo_backward_update")),
+    ("_csr_cy", "csr", ("csr_forward", "csr_backward_update")),
     ("_paths_cy", "paths", ("path_products", "segment_search")),
     ("_ch3_cy", "ch3", ("ch3_l3_scores", "ch3_l3_top_k")),
 )

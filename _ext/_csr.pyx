@@ -1,0 +1,289 @@
+"""Compiled kernels on the row-compressed form of a layer (the fast path of ``refset.kernels.csr``).
+
+Every function here has a numpy twin of the same name and signature in
+``refset/kernels/csr.py``; the twin is the specification and the tests compare the two.
+
+A layer in canonical COO (links sorted by (row, column)) is already in CSR order: these
+kernels read the same ``values`` (and velocities) in place, and replace the two int64 index
+arrays by a row pointer ``indptr`` (n_in + 1 int64: row i's links are
+``indptr[i]:indptr[i + 1]``) and int32 column ``indices``.  Per link and batch that moves
+12 bytes of index instead of 16 (and none for the row), and the row's activations are
+loaded once per row instead of once per link (PERFORMANCE §2.6).
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+ctypedef fused floating:
+    float
+    double
+
+cdef extern from "refset_kernels.h":
+    float refset_dot_f(const float* x, const float* d, Py_ssize_t n) noexcept nogil
+    double refset_dot_d(const double* x, const double* d, Py_ssize_t n) noexcept nogil
+    Py_ssize_t refset_pf_len(Py_ssize_t n_rows, Py_ssize_t B, Py_ssize_t elem) noexcept nogil
+    void refset_prefetch32(const void* base, const int32_t* idx, Py_ssize_t k, Py_ssize_t k1,
+                           Py_ssize_t row_bytes, int write) noexcept nogil
+    void refset_bu2_row_f(float x0, float x1, const float* D, const int32_t* idx, float* w,
+                          float* v, Py_ssize_t n, float* o, float lr, float mu, float lam,
+                          int coupled) noexcept nogil
+    void refset_bu2_row_d(double x0, double x1, const double* D, const int32_t* idx,
+                          double* w, double* v, Py_ssize_t n, double* o, double lr,
+                          double mu, double lam, int coupled) noexcept nogil
+    void refset_sgd_zero_row_f(float* w, float* v, Py_ssize_t n, float lr, float mu,
+                               float lam, int coupled) noexcept nogil
+    void refset_sgd_zero_row_d(double* w, double* v, Py_ssize_t n, double lr, double mu,
+                               double lam, int coupled) noexcept nogil
+    void refset_fwd2_row_f(float x0, float x1, const int32_t* idx, const float* w,
+                           Py_ssize_t n, float* out) noexcept nogil
+    void refset_fwd2_row_d(double x0, double x1, const int32_t* idx, const double* w,
+                           Py_ssize_t n, double* out) noexcept nogil
+
+
+cdef inline floating _dot(const floating* x, const floating* d, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return refset_dot_f(x, d, n)
+    else:
+        return refset_dot_d(x, d, n)
+
+
+cdef inline void _bu2_row(floating x0, floating x1, const floating* D, const int32_t* idx,
+                          floating* w, floating* v, Py_ssize_t n, floating* o, floating lr,
+                          floating mu, floating lam, bint coupled) noexcept nogil:
+    if floating is float:
+        refset_bu2_row_f(x0, x1, D, idx, w, v, n, o, lr, mu, lam, coupled)
+    else:
+        refset_bu2_row_d(x0, x1, D, idx, w, v, n, o, lr, mu, lam, coupled)
+
+
+cdef inline void _sgd(floating* w, floating* v, floating g, floating lr, floating mu,
+                      floating lam, bint coupled) noexcept nogil:
+    """SGD with momentum on one weight, exactly as ``refset.kernels.coo.sgd_update``."""
+    cdef floating w0 = w[0]
+    if coupled:
+        v[0] = mu * v[0] - lr * (g + lam * w0)
+        w[0] = w0 + v[0]
+    else:
+        v[0] = mu * v[0] - lr * g
+        w[0] = w0 + (v[0] - lam * w0)
+
+
+cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* idx,
+                              const floating* w, Py_ssize_t n, floating* out,
+                              Py_ssize_t pf) noexcept nogil:
+    """out[idx[p]] += w[p] x for p in [0, n), in order; nothing when x is all zero."""
+    cdef Py_ssize_t p, b
+    cdef floating v
+    cdef floating* o
+    if B == 2:
+        if x[0] == 0 and x[1] == 0:
+            return
+        if floating is float:
+            refset_fwd2_row_f(x[0], x[1], idx, w, n, out)
+        else:
+            refset_fwd2_row_d(x[0], x[1], idx, w, n, out)
+        return
+    for b in range(B):
+        if x[b] != 0:
+            break
+    else:
+        return
+    for p in range(n):
+        refset_prefetch32(out, idx, p, n, pf, 1)
+        v = w[p]
+        o = out + <Py_ssize_t> idx[p] * B
+        for b in range(B):
+            o[b] += v * x[b]
+
+
+cdef void _check(str name, Py_ssize_t n_rows, const int64_t[::1] indptr, Py_ssize_t nnz,
+                 Py_ssize_t n_cols, Py_ssize_t n_idx) except *:
+    if indptr.shape[0] != n_rows + 1 or n_idx != nnz:
+        raise ValueError(f"{name}: inconsistent shapes")
+    if indptr[0] != 0 or indptr[n_rows] != nnz:
+        raise ValueError(f"{name}: indptr must run from 0 to nnz = {nnz}")
+
+
+def csr_forward(const floating[:, ::1] X, const int64_t[::1] indptr,
+                const int32_t[::1] indices, const floating[::1] values, floating[:, ::1] out,
+                int threads=1):
+    """out = Wᵀ X for feature-major X of shape (n_in, B); out has shape (n_out, B).
+
+    Row by row, each link adds ``values[k] X[i]`` into its output row: every output's sum is
+    taken over its links in row order, the same sums as ``coo_forward`` on canonical links.
+    A row whose activations are all zero adds nothing and is skipped (ReLU silences about
+    half of a hidden layer): its products are zeros, and adding a zero to a sum that
+    started at +0 never changes it (IEEE 754, round to nearest), so the result is the same
+    for finite weights.  Scatters into the outputs, so it runs on one thread whatever
+    ``threads`` says (SparseMLP reads the links by column on two threads).
+    """
+    cdef Py_ssize_t n_in = X.shape[0], B = X.shape[1], n_out = out.shape[0]
+    cdef Py_ssize_t nnz = values.shape[0]
+    cdef Py_ssize_t i, pf
+    if out.shape[1] != B:
+        raise ValueError("csr_forward: inconsistent shapes")
+    _check("csr_forward", n_in, indptr, nnz, n_out, indices.shape[0])
+    if nnz == 0 or B == 0:
+        out[:, :] = 0
+        return out.base
+    pf = refset_pf_len(n_out, B, sizeof(floating)) * <Py_ssize_t> sizeof(floating)
+    with nogil:
+        memset(&out[0, 0], 0, n_out * B * sizeof(floating))
+        for i in range(n_in):
+            _forward_row(&X[0, 0] + i * B, B, &indices[0] + indptr[i], &values[0] + indptr[i],
+                         indptr[i + 1] - indptr[i], &out[0, 0], pf)
+    return out.base
+
+
+cdef void _backward_update_rows(const floating* X, const floating* D, const int64_t* indptr,
+                                const int32_t* indices, floating* values,
+                                floating* velocity, floating* out, Py_ssize_t i0,
+                                Py_ssize_t i1, Py_ssize_t B, floating lr, floating mu,
+                                floating lam, bint coupled, Py_ssize_t pf,
+                                const floating* X_next, floating* out_next, Py_ssize_t B_next,
+                                Py_ssize_t pf_next) noexcept nogil:
+    """Rows [i0, i1): propagate with the old weights, then gradient, then the SGD step; then,
+    when ``X_next`` is not NULL, the row's share of the next batch's forward product with the
+    new weights.
+
+    A row whose activations are all zero has zero gradients and a zero row in ``out``: only
+    its SGD step runs."""
+    cdef Py_ssize_t i, k, b, k0, k1
+    cdef floating w, g
+    cdef floating* o = NULL
+    cdef const floating* d
+    cdef const floating* x
+    cdef bint zero
+    for i in range(i0, i1):
+        k0 = indptr[i]
+        k1 = indptr[i + 1]
+        x = X + i * B
+        if out != NULL:
+            o = out + i * B
+        zero = True
+        for b in range(B):
+            if x[b] != 0:
+                zero = False
+                break
+        if zero:
+            if floating is float:
+                refset_sgd_zero_row_f(values + k0, velocity + k0, k1 - k0, lr, mu, lam, coupled)
+            else:
+                refset_sgd_zero_row_d(values + k0, velocity + k0, k1 - k0, lr, mu, lam, coupled)
+        elif B == 2:
+            _bu2_row(x[0], x[1], D, indices + k0, values + k0, velocity + k0, k1 - k0, o,
+                     lr, mu, lam, coupled)
+        else:
+            for k in range(k0, k1):
+                refset_prefetch32(D, indices, k, k1, pf, 0)
+                w = values[k]
+                d = D + <Py_ssize_t> indices[k] * B
+                if o != NULL:
+                    for b in range(B):
+                        o[b] += w * d[b]
+                g = _dot(x, d, B)
+                _sgd(&values[k], &velocity[k], g, lr, mu, lam, coupled)
+        if X_next != NULL:
+            _forward_row(X_next + i * B_next, B_next, indices + k0, values + k0, k1 - k0,
+                         out_next, pf_next)
+
+
+def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
+                        const int64_t[::1] indptr, const int32_t[::1] indices,
+                        floating[::1] values, floating[::1] velocity, floating[:, ::1] out,
+                        double learning_rate, double momentum, double weight_decay,
+                        bint coupled, int threads=1, X_next=None, out_next=None):
+    """Fused ``W D`` (with the old weights) + gradient on the links + SGD step, row by row.
+
+    ``out`` (shape (n_in, B)) receives W D computed with the weights *before* the update,
+    except in the rows whose activations (rows of ``X``) are all zero, which are set to 0:
+    behind a ReLU those rows of the delta are zeroed next anyway (ReLU' = 0), and such a
+    row's gradients are all 0, so its links need only the SGD step and none of the deltas.
+    Pass None to skip the propagation (first layer).  At B = 2 each row's sum is taken in
+    eight interleaved partial sums (``refset_kernels.h``); otherwise link by link in row
+    order, as ``coo_backward_update`` on canonical links.  With ``threads > 1`` each thread
+    takes a range of rows with about the same number of links; a row's sums never depend on
+    the thread count.
+
+    ``X_next`` (n_in, B') and ``out_next`` (n_out, B'), given together, fuse the next
+    batch's forward product of this layer: ``out_next`` receives ``csr_forward(X_next, ...)``
+    with the updated weights, the same sums in the same order, while each row's links are
+    still in cache (SparseMLP does it for the first layer, whose next input is the data).
+    Returns ``out``.
+    """
+    cdef Py_ssize_t n_in = X.shape[0], B = X.shape[1], nnz = values.shape[0]
+    cdef Py_ssize_t t, i
+    cdef Py_ssize_t* bounds = NULL
+    cdef floating lr = learning_rate, mu = momentum, lam = weight_decay
+    cdef floating* o = NULL
+    cdef Py_ssize_t pf = refset_pf_len(D.shape[0], B, sizeof(floating))
+    cdef const floating[:, ::1] xn
+    cdef floating[:, ::1] on
+    cdef const floating* xn_ptr = NULL
+    cdef floating* on_ptr = NULL
+    cdef Py_ssize_t B_next = 0, pf_next = 0
+    if D.shape[1] != B or velocity.shape[0] != nnz:
+        raise ValueError("csr_backward_update: inconsistent shapes")
+    _check("csr_backward_update", n_in, indptr, nnz, D.shape[0], indices.shape[0])
+    if (X_next is None) != (out_next is None):
+        raise ValueError("csr_backward_update: give both X_next and out_next, or neither")
+    if X_next is not None:
+        xn = X_next
+        on = out_next
+        B_next = xn.shape[1]
+        if xn.shape[0] != n_in or on.shape[0] != D.shape[0] or on.shape[1] != B_next:
+            raise ValueError("csr_backward_update: inconsistent shapes of X_next, out_next")
+        on[:, :] = 0
+        if B_next > 0 and nnz > 0:
+            xn_ptr = &xn[0, 0]
+            on_ptr = &on[0, 0]
+            pf_next = refset_pf_len(on.shape[0], B_next, sizeof(floating)) \
+                * <Py_ssize_t> sizeof(floating)
+    if out is not None:
+        if out.shape[1] != B or out.shape[0] != n_in:
+            raise ValueError("csr_backward_update: inconsistent shapes")
+        o = &out[0, 0] if B > 0 and nnz > 0 else NULL
+        out[:, :] = 0
+    if nnz == 0:
+        return None if out is None else out.base
+    with nogil:
+        if B == 0:                 # no samples: every gradient is 0, only the SGD step
+            if floating is float:
+                refset_sgd_zero_row_f(&values[0], &velocity[0], nnz, lr, mu, lam, coupled)
+            else:
+                refset_sgd_zero_row_d(&values[0], &velocity[0], nnz, lr, mu, lam, coupled)
+            if xn_ptr != NULL:
+                for i in range(n_in):
+                    _forward_row(xn_ptr + i * B_next, B_next, &indices[0] + indptr[i],
+                                 &values[0] + indptr[i], indptr[i + 1] - indptr[i], on_ptr,
+                                 pf_next)
+    if B == 0:
+        return None if out is None else out.base
+    with nogil:
+        if threads > 1 and nnz > 4096:
+            bounds = <Py_ssize_t*> malloc((threads + 1) * sizeof(Py_ssize_t))
+        if bounds != NULL:
+            # thread t takes the rows whose links start in [nnz t / T, nnz (t + 1) / T)
+            bounds[0] = 0
+            bounds[threads] = n_in
+            i = 0
+            for t in range(1, threads):
+                while i < n_in and indptr[i] < (nnz * t) // threads:
+                    i += 1
+                bounds[t] = i
+            for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+                _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0],
+                                      &values[0], &velocity[0], o, bounds[t], bounds[t + 1],
+                                      B, lr, mu, lam, coupled, pf, NULL, NULL, 0, 0)
+            free(bounds)
+            if xn_ptr != NULL:     # the forward scatters, so after the threads, on one
+                for i in range(n_in):
+                    _forward_row(xn_ptr + i * B_next, B_next, &indices[0] + indptr[i],
+                                 &values[0] + indptr[i], indptr[i + 1] - indptr[i], on_ptr,
+                                 pf_next)
+        else:
+            _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0], &values[0],
+                                  &velocity[0], o, 0, n_in, B, lr, mu, lam, coupled, pf,
+                                  xn_ptr, on_ptr, B_next, pf_next)
+    return None if out is None else out.base

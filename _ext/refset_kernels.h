@@ -1,0 +1,287 @@
+/* C helpers shared by refset's compiled kernels (_coo.pyx, _csr.pyx).
+ *
+ * Everything here fixes the order of its floating-point operations in the source, so a
+ * build with or without vector instructions (-march=native, a portable build, AVX or not)
+ * gives bit-identical results; every build also compiles with -ffp-contract=off (setup.py),
+ * so no multiply and add are fused behind our back.
+ */
+#ifndef REFSET_KERNELS_H
+#define REFSET_KERNELS_H
+
+#include <stdint.h>
+#include <Python.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+/* Dot product with sixteen independent partial sums, so that the compiler can vectorise
+   the reduction without -ffast-math; the summation order is fixed (deterministic).  The
+   tail (n mod 16 products) is added after the tree: adding it into a lane first made
+   gcc keep all sixteen lanes apart, ~100 instructions per call, which at B = 32 on a
+   million-neuron layer left the loads of rows no room to overlap (gradient 894 ms). */
+#define REFSET_DOT(NAME, T)                                                   \
+static inline T NAME(const T* x, const T* d, Py_ssize_t n) {                 \
+    Py_ssize_t b = 0, j;                                                      \
+    T s = 0;                                                                  \
+    if (n < 16) {              /* small batches: the plain loop is cheapest */ \
+        for (; b < n; b++) s += x[b] * d[b];                                  \
+        return s;                                                             \
+    }                                                                         \
+    T acc[16] = {0};                                                          \
+    for (; b + 16 <= n; b += 16)                                              \
+        for (j = 0; j < 16; j++) acc[j] += x[b + j] * d[b + j];               \
+    for (j = 0; j < 8; j++) acc[j] += acc[j + 8];                             \
+    s = ((acc[0] + acc[4]) + (acc[1] + acc[5]))                               \
+      + ((acc[2] + acc[6]) + (acc[3] + acc[7]));                              \
+    for (; b < n; b++) s += x[b] * d[b];                                      \
+    return s;                                                                 \
+}
+REFSET_DOT(refset_dot_f, float)
+REFSET_DOT(refset_dot_d, double)
+
+/* Software prefetch.  Links visit rows in an order the hardware prefetcher cannot guess;
+   when a randomly visited (., B) array is larger than about half a core's L2 (float64
+   3312 x 128 is 3.4 MB; a million-neuron layer's activations are 42 MB at B = 32) each
+   row's latency shows, and asking for the row of the link REFSET_PF_DIST ahead hides it.
+   Measured: 3312 x 3000, B = 128, 10-20 % on every kernel (fused update 7.0 -> 6.0 ms
+   float64); 333,334 x 333,334 at B = 32, float32, fused update 833 -> 492 ms and
+   gradient 552 -> 346 ms (distance 8; 4 gained less there).  Only the randomly visited
+   side is prefetched (rows visited in order are the hardware's job); smaller arrays are
+   left alone (measured slower at 1000 x 1000). */
+#define REFSET_PF_DIST 8
+#define REFSET_PF_MIN_ROW_BYTES 64
+#define REFSET_PF_MIN_ARRAY_BYTES (1 << 20)
+
+/* The row length to prefetch for an array of n_rows x B elements of elem bytes: B, or 0
+   (off). */
+static inline Py_ssize_t refset_pf_len(Py_ssize_t n_rows, Py_ssize_t B, Py_ssize_t elem) {
+    return (B * elem >= REFSET_PF_MIN_ROW_BYTES
+            && n_rows * B * elem > REFSET_PF_MIN_ARRAY_BYTES) ? B : 0;
+}
+
+/* Prefetch row idx[k + REFSET_PF_DIST] (row_bytes long) of the array at base, if that link
+   exists (k1: end of the links).  always_inline: GCC deletes calls to a function whose only
+   effect is a prefetch.  One version per index type (int64 COO, int32 CSR). */
+#define REFSET_PREFETCH(NAME, I)                                              \
+static inline __attribute__((always_inline)) void NAME(                       \
+        const void* base, const I* idx, Py_ssize_t k, Py_ssize_t k1,          \
+        Py_ssize_t row_bytes, int write) {                                    \
+    const char* c;                                                            \
+    Py_ssize_t i;                                                             \
+    if (row_bytes == 0 || k + REFSET_PF_DIST >= k1) return;                   \
+    c = (const char*) base + (Py_ssize_t) idx[k + REFSET_PF_DIST] * row_bytes; \
+    if (write)                                                                \
+        for (i = 0; i < row_bytes; i += 64) __builtin_prefetch(c + i, 1, 3);  \
+    else                                                                      \
+        for (i = 0; i < row_bytes; i += 64) __builtin_prefetch(c + i, 0, 3);  \
+}
+REFSET_PREFETCH(refset_prefetch, int64_t)
+REFSET_PREFETCH(refset_prefetch32, int32_t)
+
+/* ---- The SGD step of a row whose input activations are all zero ----------------------
+ * Every gradient of the row is 0 (x = 0), so the step needs neither the deltas nor the
+ * columns: v = mu v - lr 0, w = w + (v - lam w) (original) or v = mu v - lr (0 + lam w),
+ * w = w + v (coupled), elementwise (the compiler may vectorise it; the operations per
+ * element are fixed, so every build gives the same bits). */
+#define REFSET_SGD_ZERO_ROW(NAME, T)                                                      \
+static inline void NAME(T* w, T* v, Py_ssize_t n, T lr, T mu, T lam, int coupled) {       \
+    Py_ssize_t p;                                                                         \
+    const T g = 0;                                                                        \
+    if (coupled) {                                                                        \
+        for (p = 0; p < n; p++) {                                                         \
+            T vk = mu * v[p] - lr * (g + lam * w[p]);                                     \
+            v[p] = vk;                                                                    \
+            w[p] = w[p] + vk;                                                             \
+        }                                                                                 \
+    } else {                                                                              \
+        for (p = 0; p < n; p++) {                                                         \
+            T vk = mu * v[p] - lr * g;                                                    \
+            v[p] = vk;                                                                    \
+            w[p] = w[p] + (vk - lam * w[p]);                                              \
+        }                                                                                 \
+    }                                                                                     \
+}
+REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_f, float)
+REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_d, double)
+
+/* ---- The fused backward/update of one row of a CSR layer at B = 2 ----------------------
+ *
+ * Row i of a layer has n links, to the columns idx[0..n) with weights w and velocities v
+ * (pointers into the layer's arrays at the row's first link); x0, x1 are the row's two
+ * input activations and D the (n_out, 2) deltas.  For every link p, in order:
+ *
+ *     d = D[idx[p]];  g = x0 d0 + x1 d1                       (the gradient of the link)
+ *     original: v = mu v - lr g;              w = w + (v - lam w)
+ *     coupled:  v = mu v - lr (g + lam w);    w = w + v
+ *
+ * and, when o is not NULL, the propagation o = sum_p w_old d (the row's share of W D, with
+ * the weights before the update) in eight interleaved partial sums: link p adds into lane
+ * p mod 8, and the lanes are added as ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)).
+ * The lanes break the chain of dependent additions that a single sum would be (3-4 cycles
+ * per link), and they are what lets the AVX version below take eight links per step.
+ *
+ * refset_bu2_row_d (double) uses 256-bit AVX when the build has it; both versions perform
+ * the same operations in the same order, so every build gives the same bits.
+ */
+#define REFSET_BU2_ROW_SCALAR(NAME, T)                                                      \
+static inline void NAME(T x0, T x1, const T* D, const int32_t* idx, T* w, T* v,             \
+                        Py_ssize_t p, Py_ssize_t n, T* a0, T* a1, int prop,                 \
+                        T lr, T mu, T lam, int coupled) {                                   \
+    for (; p < n; p++) {                                                                    \
+        const T* d = D + 2 * (Py_ssize_t) idx[p];                                           \
+        T d0 = d[0], d1 = d[1], wk = w[p], vk, g;                                           \
+        if (prop) {                                                                         \
+            a0[p & 7] += wk * d0;                                                           \
+            a1[p & 7] += wk * d1;                                                           \
+        }                                                                                   \
+        g = x0 * d0 + x1 * d1;                                                              \
+        if (coupled) {                                                                      \
+            vk = mu * v[p] - lr * (g + lam * wk);                                           \
+            v[p] = vk;                                                                      \
+            w[p] = wk + vk;                                                                 \
+        } else {                                                                            \
+            vk = mu * v[p] - lr * g;                                                        \
+            v[p] = vk;                                                                      \
+            w[p] = wk + (vk - lam * wk);                                                    \
+        }                                                                                   \
+    }                                                                                       \
+}
+REFSET_BU2_ROW_SCALAR(refset_bu2_tail_f, float)
+REFSET_BU2_ROW_SCALAR(refset_bu2_tail_d, double)
+
+#define REFSET_LANE_SUM(a) (((a)[0] + (a)[4]) + ((a)[1] + (a)[5])) + (((a)[2] + (a)[6]) + ((a)[3] + (a)[7]))
+
+static inline void refset_bu2_row_f(float x0, float x1, const float* D, const int32_t* idx,
+                                    float* w, float* v, Py_ssize_t n, float* o,
+                                    float lr, float mu, float lam, int coupled) {
+    float a0[8] = {0}, a1[8] = {0};
+    refset_bu2_tail_f(x0, x1, D, idx, w, v, 0, n, a0, a1, o != NULL, lr, mu, lam, coupled);
+    if (o != NULL) {
+        o[0] = REFSET_LANE_SUM(a0);
+        o[1] = REFSET_LANE_SUM(a1);
+    }
+}
+
+#if defined(__AVX__)
+/* Links c[0..4) as vectors: lanes j of d0 and d1 hold D[c[j]][0] and D[c[j]][1]. */
+static inline void refset_load_pairs4(const double* D, const int32_t* c, __m256d* d0,
+                                      __m256d* d1) {
+    __m256d P = _mm256_set_m128d(_mm_loadu_pd(D + 2 * (Py_ssize_t) c[2]),
+                                 _mm_loadu_pd(D + 2 * (Py_ssize_t) c[0]));
+    __m256d Q = _mm256_set_m128d(_mm_loadu_pd(D + 2 * (Py_ssize_t) c[3]),
+                                 _mm_loadu_pd(D + 2 * (Py_ssize_t) c[1]));
+    *d0 = _mm256_unpacklo_pd(P, Q);
+    *d1 = _mm256_unpackhi_pd(P, Q);
+}
+
+/* Four links as lanes 4h .. 4h+3 of a group of eight; only the first m (1..4) are real when
+   m < 4: the others read column 0 and weight 0, and neither their accumulator lanes nor
+   their weights and velocities are written. */
+static inline void refset_bu2_quad(__m256d X0, __m256d X1, const double* D, const int32_t* c,
+                                   double* w, double* v, int m, __m256d* A0, __m256d* A1,
+                                   int prop, __m256d LR, __m256d MU, __m256d LAM,
+                                   int coupled) {
+    __m256d d0, d1, W, V, G, Wn;
+    __m256i mask = _mm256_setzero_si256();
+    int32_t cc[4] = {0, 0, 0, 0};
+    int j;
+    if (m == 4) {
+        refset_load_pairs4(D, c, &d0, &d1);
+        W = _mm256_loadu_pd(w);
+        V = _mm256_loadu_pd(v);
+    } else {
+        for (j = 0; j < m; j++) cc[j] = c[j];
+        mask = _mm256_set_epi64x(m > 3 ? -1 : 0, m > 2 ? -1 : 0, m > 1 ? -1 : 0, -1);
+        refset_load_pairs4(D, cc, &d0, &d1);
+        W = _mm256_maskload_pd(w, mask);
+        V = _mm256_maskload_pd(v, mask);
+    }
+    if (prop) {
+        __m256d S0 = _mm256_add_pd(*A0, _mm256_mul_pd(W, d0));
+        __m256d S1 = _mm256_add_pd(*A1, _mm256_mul_pd(W, d1));
+        if (m == 4) {
+            *A0 = S0;
+            *A1 = S1;
+        } else {                   /* lanes past the row keep their sums exactly */
+            *A0 = _mm256_blendv_pd(*A0, S0, _mm256_castsi256_pd(mask));
+            *A1 = _mm256_blendv_pd(*A1, S1, _mm256_castsi256_pd(mask));
+        }
+    }
+    G = _mm256_add_pd(_mm256_mul_pd(X0, d0), _mm256_mul_pd(X1, d1));
+    if (coupled) {
+        V = _mm256_sub_pd(_mm256_mul_pd(MU, V),
+                          _mm256_mul_pd(LR, _mm256_add_pd(G, _mm256_mul_pd(LAM, W))));
+        Wn = _mm256_add_pd(W, V);
+    } else {
+        V = _mm256_sub_pd(_mm256_mul_pd(MU, V), _mm256_mul_pd(LR, G));
+        Wn = _mm256_add_pd(W, _mm256_sub_pd(V, _mm256_mul_pd(LAM, W)));
+    }
+    if (m == 4) {
+        _mm256_storeu_pd(v, V);
+        _mm256_storeu_pd(w, Wn);
+    } else {
+        _mm256_maskstore_pd(v, mask, V);
+        _mm256_maskstore_pd(w, mask, Wn);
+    }
+}
+#endif
+
+static inline void refset_bu2_row_d(double x0, double x1, const double* D, const int32_t* idx,
+                                    double* w, double* v, Py_ssize_t n, double* o,
+                                    double lr, double mu, double lam, int coupled) {
+    int prop = o != NULL;
+#if defined(__AVX__)
+    __m256d X0 = _mm256_set1_pd(x0), X1 = _mm256_set1_pd(x1);
+    __m256d LR = _mm256_set1_pd(lr), MU = _mm256_set1_pd(mu), LAM = _mm256_set1_pd(lam);
+    __m256d A0lo = _mm256_setzero_pd(), A0hi = _mm256_setzero_pd();
+    __m256d A1lo = _mm256_setzero_pd(), A1hi = _mm256_setzero_pd();
+    Py_ssize_t p = 0, r;
+    for (; p + 8 <= n; p += 8) {
+        refset_bu2_quad(X0, X1, D, idx + p, w + p, v + p, 4, &A0lo, &A1lo, prop,
+                        LR, MU, LAM, coupled);
+        refset_bu2_quad(X0, X1, D, idx + p + 4, w + p + 4, v + p + 4, 4, &A0hi, &A1hi, prop,
+                        LR, MU, LAM, coupled);
+    }
+    r = n - p;                     /* 0 .. 7 links left: lanes 0 .. r-1 */
+    if (r > 0)
+        refset_bu2_quad(X0, X1, D, idx + p, w + p, v + p, r < 4 ? (int) r : 4, &A0lo, &A1lo,
+                        prop, LR, MU, LAM, coupled);
+    if (r > 4)
+        refset_bu2_quad(X0, X1, D, idx + p + 4, w + p + 4, v + p + 4, (int) r - 4, &A0hi,
+                        &A1hi, prop, LR, MU, LAM, coupled);
+    if (prop) {
+        /* lanes l0..l7 = (A lo, A hi): S = lo + hi is (l0 + l4, l1 + l5, l2 + l6, l3 + l7);
+           hadd of S0, S1 gives (S0[0] + S0[1], S1[0] + S1[1], S0[2] + S0[3], ...) and its
+           two halves added are the row's two sums in REFSET_LANE_SUM's order. */
+        __m256d H = _mm256_hadd_pd(_mm256_add_pd(A0lo, A0hi), _mm256_add_pd(A1lo, A1hi));
+        _mm_storeu_pd(o, _mm_add_pd(_mm256_castpd256_pd128(H), _mm256_extractf128_pd(H, 1)));
+    }
+#else
+    double a0[8] = {0}, a1[8] = {0};
+    refset_bu2_tail_d(x0, x1, D, idx, w, v, 0, n, a0, a1, prop, lr, mu, lam, coupled);
+    if (prop) {
+        o[0] = REFSET_LANE_SUM(a0);
+        o[1] = REFSET_LANE_SUM(a1);
+    }
+#endif
+}
+
+/* ---- The forward product of one row of a CSR layer at B = 2 ----------------------------
+ * out[idx[p]] += w[p] (x0, x1) for p in [0, n), in order: each output's sum is taken in
+ * row order, as coo_forward's on canonical links. */
+#define REFSET_FWD2_ROW(NAME, T)                                                          \
+static inline void NAME(T x0, T x1, const int32_t* idx, const T* w, Py_ssize_t n,         \
+                        T* out) {                                                         \
+    Py_ssize_t p;                                                                         \
+    _Pragma("GCC unroll 4")                                                               \
+    for (p = 0; p < n; p++) {                                                             \
+        T* o = out + 2 * (Py_ssize_t) idx[p];                                             \
+        T wk = w[p];                                                                      \
+        o[0] += wk * x0;                                                                  \
+        o[1] += wk * x1;                                                                  \
+    }                                                                                     \
+}
+REFSET_FWD2_ROW(refset_fwd2_row_f, float)
+REFSET_FWD2_ROW(refset_fwd2_row_d, double)
+
+#endif  /* REFSET_KERNELS_H */
