@@ -8,7 +8,7 @@ kernels read the same ``values`` (and velocities) in place, and replace the two 
 arrays by a row pointer ``indptr`` (n_in + 1 int64: row i's links are
 ``indptr[i]:indptr[i + 1]``) and int32 column ``indices``.  Per link and batch that moves
 12 bytes of index instead of 16 (and none for the row), and the row's activations are
-loaded once per row instead of once per link (PERFORMANCE §2.6).
+loaded once per row instead of once per link (PERFORMANCE §2.7).
 """
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
@@ -35,6 +35,19 @@ cdef extern from "refset_kernels.h":
                                float lam, int coupled) noexcept nogil
     void refset_sgd_zero_row_d(double* w, double* v, Py_ssize_t n, double lr, double mu,
                                double lam, int coupled) noexcept nogil
+    void refset_bu_row32_f(const float* x, const float* D, const int32_t* idx, float* w,
+                           float* v, Py_ssize_t n, Py_ssize_t n_ahead, float* o, float lr,
+                           float mu, float lam, int coupled, Py_ssize_t pf_bytes) noexcept nogil
+    void refset_bu_row32_d(const double* x, const double* D, const int32_t* idx, double* w,
+                           double* v, Py_ssize_t n, Py_ssize_t n_ahead, double* o, double lr,
+                           double mu, double lam, int coupled, Py_ssize_t pf_bytes) noexcept nogil
+    void refset_bu_row128_f(const float* x, const float* D, const int32_t* idx, float* w,
+                            float* v, Py_ssize_t n, Py_ssize_t n_ahead, float* o, float lr,
+                            float mu, float lam, int coupled, Py_ssize_t pf_bytes) noexcept nogil
+    void refset_bu_row128_d(const double* x, const double* D, const int32_t* idx, double* w,
+                            double* v, Py_ssize_t n, Py_ssize_t n_ahead, double* o, double lr,
+                            double mu, double lam, int coupled,
+                            Py_ssize_t pf_bytes) noexcept nogil
     void refset_fwd2_row_f(float x0, float x1, const int32_t* idx, const float* w,
                            Py_ssize_t n, float* out) noexcept nogil
     void refset_fwd2_row_d(double x0, double x1, const int32_t* idx, const double* w,
@@ -70,9 +83,12 @@ cdef inline void _sgd(floating* w, floating* v, floating g, floating lr, floatin
 
 
 cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* idx,
-                              const floating* w, Py_ssize_t n, floating* out,
-                              Py_ssize_t pf) noexcept nogil:
-    """out[idx[p]] += w[p] x for p in [0, n), in order; nothing when x is all zero."""
+                              const floating* w, Py_ssize_t n, floating* out, Py_ssize_t pf,
+                              Py_ssize_t n_ahead) noexcept nogil:
+    """out[idx[p]] += w[p] x for p in [0, n), in order; nothing when x is all zero.
+
+    ``n_ahead``: how many links of the layer start at ``idx`` (at least ``n``), so that
+    the prefetch runs eight links ahead across row ends too."""
     cdef Py_ssize_t p, b
     cdef floating v
     cdef floating* o
@@ -90,7 +106,7 @@ cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* id
     else:
         return
     for p in range(n):
-        refset_prefetch32(out, idx, p, n, pf, 1)
+        refset_prefetch32(out, idx, p, n_ahead, pf, 1)
         v = w[p]
         o = out + <Py_ssize_t> idx[p] * B
         for b in range(B):
@@ -132,7 +148,7 @@ def csr_forward(const floating[:, ::1] X, const int64_t[::1] indptr,
         memset(&out[0, 0], 0, n_out * B * sizeof(floating))
         for i in range(n_in):
             _forward_row(&X[0, 0] + i * B, B, &indices[0] + indptr[i], &values[0] + indptr[i],
-                         indptr[i + 1] - indptr[i], &out[0, 0], pf)
+                         indptr[i + 1] - indptr[i], &out[0, 0], pf, nnz - indptr[i])
     return out.base
 
 
@@ -155,6 +171,7 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
     cdef const floating* d
     cdef const floating* x
     cdef bint zero
+    cdef Py_ssize_t k_end = indptr[i1]     # prefetches look ahead across rows up to here
     for i in range(i0, i1):
         k0 = indptr[i]
         k1 = indptr[i + 1]
@@ -174,9 +191,24 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
         elif B == 2:
             _bu2_row(x[0], x[1], D, indices + k0, values + k0, velocity + k0, k1 - k0, o,
                      lr, mu, lam, coupled)
+        elif B == 32 or B == 128:          # the same loop with the row in registers
+            if floating is float:
+                if B == 32:
+                    refset_bu_row32_f(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
+                                      k_end - k0, o, lr, mu, lam, coupled, pf)
+                else:
+                    refset_bu_row128_f(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
+                                       k_end - k0, o, lr, mu, lam, coupled, pf)
+            else:
+                if B == 32:
+                    refset_bu_row32_d(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
+                                      k_end - k0, o, lr, mu, lam, coupled, pf)
+                else:
+                    refset_bu_row128_d(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
+                                       k_end - k0, o, lr, mu, lam, coupled, pf)
         else:
             for k in range(k0, k1):
-                refset_prefetch32(D, indices, k, k1, pf, 0)
+                refset_prefetch32(D, indices, k, k_end, pf, 0)
                 w = values[k]
                 d = D + <Py_ssize_t> indices[k] * B
                 if o != NULL:
@@ -186,7 +218,7 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
                 _sgd(&values[k], &velocity[k], g, lr, mu, lam, coupled)
         if X_next != NULL:
             _forward_row(X_next + i * B_next, B_next, indices + k0, values + k0, k1 - k0,
-                         out_next, pf_next)
+                         out_next, pf_next, k_end - k0)
 
 
 def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
@@ -217,7 +249,8 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
     cdef Py_ssize_t* bounds = NULL
     cdef floating lr = learning_rate, mu = momentum, lam = weight_decay
     cdef floating* o = NULL
-    cdef Py_ssize_t pf = refset_pf_len(D.shape[0], B, sizeof(floating))
+    cdef Py_ssize_t pf = (refset_pf_len(D.shape[0], B, sizeof(floating))
+                          * <Py_ssize_t> sizeof(floating))
     cdef const floating[:, ::1] xn
     cdef floating[:, ::1] on
     cdef const floating* xn_ptr = NULL
@@ -257,7 +290,7 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
                 for i in range(n_in):
                     _forward_row(xn_ptr + i * B_next, B_next, &indices[0] + indptr[i],
                                  &values[0] + indptr[i], indptr[i + 1] - indptr[i], on_ptr,
-                                 pf_next)
+                                 pf_next, nnz - indptr[i])
     if B == 0:
         return None if out is None else out.base
     with nogil:
@@ -281,7 +314,7 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
                 for i in range(n_in):
                     _forward_row(xn_ptr + i * B_next, B_next, &indices[0] + indptr[i],
                                  &values[0] + indptr[i], indptr[i + 1] - indptr[i], on_ptr,
-                                 pf_next)
+                                 pf_next, nnz - indptr[i])
         else:
             _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0], &values[0],
                                   &velocity[0], o, 0, n_in, B, lr, mu, lam, coupled, pf,

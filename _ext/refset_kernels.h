@@ -48,7 +48,9 @@ REFSET_DOT(refset_dot_d, double)
    gradient 552 -> 346 ms (distance 8; 4 gained less there).  Only the randomly visited
    side is prefetched (rows visited in order are the hardware's job); smaller arrays are
    left alone (measured slower at 1000 x 1000). */
+#ifndef REFSET_PF_DIST
 #define REFSET_PF_DIST 8
+#endif
 #define REFSET_PF_MIN_ROW_BYTES 64
 #define REFSET_PF_MIN_ARRAY_BYTES (1 << 20)
 
@@ -283,5 +285,51 @@ static inline void NAME(T x0, T x1, const int32_t* idx, const T* w, Py_ssize_t n
 }
 REFSET_FWD2_ROW(refset_fwd2_row_f, float)
 REFSET_FWD2_ROW(refset_fwd2_row_d, double)
+
+/* ---- The fused backward/update of one row at a fixed batch width NB -------------------
+ * The same operations in the same order as the general loop of _csr.pyx (per link: W D
+ * into the row's sums, then the gradient as REFSET_DOT, then the SGD step), with the row's
+ * activations and sums in local arrays of a size known at compile time, which the compiler
+ * keeps in vector registers instead of reloading them from memory for every link.  NB is a
+ * multiple of 16, so REFSET_DOT's tail is empty.  o: the row of W D (zeroed) or NULL;
+ * n_ahead: links of the layer from this row's first on (the prefetch looks across rows). */
+#define REFSET_BU_ROW_FIXED(NAME, T, NB)                                                  \
+static inline void NAME(const T* x, const T* D, const int32_t* idx, T* w, T* v,            \
+                        Py_ssize_t n, Py_ssize_t n_ahead, T* o, T lr, T mu, T lam,         \
+                        int coupled, Py_ssize_t pf_bytes) {                                \
+    T xl[NB], acc[NB];                                                                    \
+    Py_ssize_t p, b;                                                                      \
+    int j;                                                                                \
+    for (b = 0; b < NB; b++) {                                                            \
+        xl[b] = x[b];                                                                     \
+        acc[b] = 0;                                                                       \
+    }                                                                                     \
+    for (p = 0; p < n; p++) {                                                             \
+        const T* d = D + (Py_ssize_t) idx[p] * NB;                                        \
+        T wk = w[p], g, vk, l[16] = {0};                                                  \
+        refset_prefetch32(D, idx, p, n_ahead, pf_bytes, 0);                               \
+        if (o != NULL)                                                                    \
+            for (b = 0; b < NB; b++) acc[b] += wk * d[b];                                 \
+        for (b = 0; b < NB; b += 16)                                                      \
+            for (j = 0; j < 16; j++) l[j] += xl[b + j] * d[b + j];                        \
+        for (j = 0; j < 8; j++) l[j] += l[j + 8];                                         \
+        g = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));            \
+        if (coupled) {                                                                    \
+            vk = mu * v[p] - lr * (g + lam * wk);                                         \
+            v[p] = vk;                                                                    \
+            w[p] = wk + vk;                                                               \
+        } else {                                                                          \
+            vk = mu * v[p] - lr * g;                                                      \
+            v[p] = vk;                                                                    \
+            w[p] = wk + (vk - lam * wk);                                                  \
+        }                                                                                 \
+    }                                                                                     \
+    if (o != NULL)                                                                        \
+        for (b = 0; b < NB; b++) o[b] = acc[b];                                           \
+}
+REFSET_BU_ROW_FIXED(refset_bu_row32_f, float, 32)
+REFSET_BU_ROW_FIXED(refset_bu_row32_d, double, 32)
+REFSET_BU_ROW_FIXED(refset_bu_row128_f, float, 128)
+REFSET_BU_ROW_FIXED(refset_bu_row128_d, double, 128)
 
 #endif  /* REFSET_KERNELS_H */

@@ -8,7 +8,7 @@ from refset import erdos_renyi_layer
 from refset.kernels.csr import MAX_COLUMNS, csr_index, csr_rows
 
 SHAPES = [(50, 40, 1), (97, 64, 2), (300, 200, 2), (20, 300, 2), (300, 7, 2), (120, 90, 3),
-          (10, 3, 16), (300, 200, 33), (2200, 2100, 32)]
+          (10, 3, 16), (300, 200, 33), (2200, 2100, 32), (300, 200, 128), (40, 30, 32)]
 
 
 def _case(rng, n_in, n_out, B, dtype, eps=8.0, zero_rows=0.3):

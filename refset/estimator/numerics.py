@@ -3,7 +3,8 @@ r"""The numerics of :class:`refset.SparseMLP`: forward pass, loss, backpropagati
 Activations are feature-major ``(n_features, batch)`` (see :mod:`refset.estimator.mlp`); every pass runs
 the backend's kernels (:mod:`refset.kernels.coo`, compiled twins in ``_ext/``).  The order in which
 the forward pass reads a layer's links is :func:`refset.estimator.layout.forward_order`.  Evaluation
-(prediction, test metrics, Path-Weight's probe) runs in chunks of ``_EVAL_BATCH`` samples.
+(prediction, test metrics, Path-Weight's probe) runs in chunks of ``_EVAL_BATCH`` samples, fewer
+when a chunk's activations would exceed ``_EVAL_BYTES`` per layer.
 
 Deviations
 ----------
@@ -26,6 +27,9 @@ from .._validation import check_finite_2d, check_labels
 from .methods import linear_decay
 
 _EVAL_BATCH = 256        # measured: larger eval batches push activations out of L2
+#: At most this many bytes of activations per layer and evaluation chunk: 256 samples of a
+#: million-neuron network (3 x 333,334, float32) would hold 1 GiB of activations at once.
+_EVAL_BYTES = 128 << 20
 
 
 def _batch_sum(D):
@@ -35,11 +39,23 @@ def _batch_sum(D):
     that is 10 % of a reference-configuration step, so small batches add columns directly.
     """
     if D.shape[1] <= 4:
-        out = D[:, 0].copy()
-        for b in range(1, D.shape[1]):
+        out = D[:, 0] + D[:, 1] if D.shape[1] > 1 else D[:, 0].copy()
+        for b in range(2, D.shape[1]):
             out += D[:, b]
         return out
     return D.sum(axis=1)
+
+
+def _add_bias(Z, b):
+    """``Z += b[:, None]`` for a feature-major (n, B) array.
+
+    Broadcasting ``b`` along a short last axis makes numpy loop n times over B elements
+    (~25 µs on (3000, 2)); small batches add it column by column, the same sums."""
+    if Z.shape[1] <= 4:
+        for j in range(Z.shape[1]):
+            Z[:, j] += b
+    else:
+        Z += b[:, None]
 
 
 class _Numerics:
@@ -92,33 +108,45 @@ class _Numerics:
             hit = cache["csr"] = (W.rows, W.cols, index)
         return hit[2]
 
-    def _canonical_csr(self, l, A):
-        """Layer ``l``'s row-compressed index when its forward pass on ``A`` reads the links in
-        canonical order (:func:`~refset.estimator.layout.forward_order` gives None), else None."""
-        if forward_tile_rows(self.layers_[l], A.shape[1], A.itemsize,
-                             threads=self.threads) is not None:
-            return None
-        return self._csr_links(l)
+    def _forward_plan(self, l, batch, itemsize):
+        """How layer ``l``'s forward pass reads a batch ``batch`` wide: ``(csr, None)`` with the
+        row-compressed index when it reads the links in canonical order
+        (:func:`~refset.estimator.layout.forward_order` gives None), else ``(None, (perm, rows,
+        cols))`` from :meth:`_forward_links`.  Cached per width (a training step asks for it
+        once per layer, and at batch size 2 Python's share of the step counts)."""
+        W = self.layers_[l]
+        key = ("plan", batch, itemsize, self.threads)
+        plan = self._fwd[l].get(key)
+        if plan is None or plan[0] is not W.rows or plan[1] is not W.cols:
+            csr = None
+            if forward_tile_rows(W, batch, itemsize, threads=self.threads) is None:
+                csr = self._csr_links(l)
+            coo = None if csr is not None else self._forward_links(l, batch, itemsize)
+            plan = self._fwd[l][key] = (W.rows, W.cols, csr, coo)
+        return plan[2], plan[3]
 
-    def _forward(self, A, kernels, *, train=False, rng=None, Z0=None):
+    def _forward(self, A, kernels, *, train=False, rng=None, Z0=None, keep=True):
         """Feature-major forward pass; returns the activations of every layer and masks.
 
         ``Z0``: the first layer's product ``Wᵀ A`` when already computed (by
-        :meth:`_backward_update` of the previous batch)."""
+        :meth:`_backward_update` of the previous batch).  ``keep=False`` returns only the
+        output (``acts == [P]``) and lets each layer's activations go as soon as the next
+        layer has them (evaluation)."""
         acts, masks = [A], []
         last = len(self.layers_) - 1
         for l, (W, b) in enumerate(zip(self.layers_, self.biases_)):
             if l == 0 and Z0 is not None:
                 Z = Z0
-            elif (csr := self._canonical_csr(l, A)) is not None:
-                Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
-                kernels.csr_forward(A, *csr, W.values, Z, self.threads)
             else:
                 Z = np.empty((W.shape[1], A.shape[1]), dtype=A.dtype)
-                perm, rows_f, cols_f = self._forward_links(l, A.shape[1], A.itemsize)
-                values = W.values if perm is None else np.take(W.values, perm)
-                kernels.coo_forward(A, rows_f, cols_f, values, Z, self.threads)
-            Z += b[:, None]
+                csr, coo = self._forward_plan(l, A.shape[1], A.itemsize)
+                if csr is not None:
+                    kernels.csr_forward(A, *csr, W.values, Z, self.threads)
+                else:
+                    perm, rows_f, cols_f = coo
+                    values = W.values if perm is None else np.take(W.values, perm)
+                    kernels.coo_forward(A, rows_f, cols_f, values, Z, self.threads)
+            _add_bias(Z, b)
             if l < last:
                 np.maximum(Z, 0, out=Z)
                 if train and self.dropout > 0:
@@ -135,7 +163,10 @@ class _Numerics:
             else:
                 Z = 1.0 / (1.0 + np.exp(-Z))
             A = Z
-            acts.append(A)
+            if keep:
+                acts.append(A)
+            else:
+                acts = [A]
         return acts, masks
 
     def _loss_delta(self, P, Y):
@@ -222,7 +253,8 @@ class _Numerics:
             if csr is not None:
                 nxt = {}
                 if (l == 0 and A_next is not None and self.threads == 1
-                        and self._canonical_csr(0, A_next) is not None):
+                        and self._forward_plan(0, A_next.shape[1], A_next.itemsize)[0]
+                        is not None):
                     Z0 = np.empty((W.shape[1], A_next.shape[1]), dtype=A_next.dtype)
                     nxt = {"X_next": A_next, "out_next": Z0}
                 kernels.csr_backward_update(acts[l], delta, *csr, W.values, vw, prev, eta, mu,
@@ -284,14 +316,21 @@ class _Numerics:
             kernels.sgd_update(W.values, vw, gw, eta, mu, lam, coupled, self.threads)
             self._update_bias(l, gb, eta)
 
+    def _eval_batch(self):
+        """Samples per evaluation chunk: ``_EVAL_BATCH``, fewer for very wide layers."""
+        widest = max(W.shape[1] for W in self.layers_)
+        per_sample = widest * self.layers_[0].values.itemsize
+        return max(1, min(_EVAL_BATCH, _EVAL_BYTES // per_sample))
+
     def _outputs(self, X, kernels):
-        """Network outputs for ``X`` in chunks of ``_EVAL_BATCH`` samples (no dropout).
+        """Network outputs for ``X`` in chunks of :meth:`_eval_batch` samples (no dropout).
 
         Yields ``(slice, P)`` with ``P`` feature-major, shape (n_classes, chunk).
         """
-        for start in range(0, X.shape[0], _EVAL_BATCH):
-            sl = slice(start, start + _EVAL_BATCH)
-            acts, _ = self._forward(np.ascontiguousarray(X[sl].T), kernels)
+        chunk = self._eval_batch()
+        for start in range(0, X.shape[0], chunk):
+            sl = slice(start, start + chunk)
+            acts, _ = self._forward(np.ascontiguousarray(X[sl].T), kernels, keep=False)
             yield sl, acts[-1]
 
     def _evaluate(self, X, y_idx, kernels):

@@ -7,7 +7,7 @@ A layer in canonical COO (links sorted by (row, column), ALGORITHMS §0) is alre
 order.  These kernels take the same ``values`` (and velocities) and, instead of the int64
 ``rows`` and ``cols``, a row pointer and 32-bit column indices (:func:`csr_index`): row
 ``i``'s links are ``indptr[i]:indptr[i + 1]``.  That is fewer bytes per link and batch
-(PERFORMANCE §2.6), which is what the small-batch training pass is limited by; the
+(PERFORMANCE §2.7), which is what the small-batch training pass is limited by; the
 canonical COO stays the layer's public form, and the model derives this index from it.
 
 Each kernel is defined as its COO counterpart (:mod:`refset.kernels.coo`) on the same
