@@ -13,6 +13,9 @@ printed output in ``benchmarks/runs/``. The table sits in README.md between
 names the run, its date and the machine it was measured on (from the run's ``lscpu``
 description). Figures that the run does not measure — the original SET code's and the published
 CHT code's — come from PERFORMANCE.md §3 and say so, with the machine they were measured on.
+A run with the peer sections (``--torch``, ``--original-code PATH``) adds rows for them:
+refset against PyTorch (masked dense and torch.sparse) per workload, and against the original
+SET code measured in the same run per dataset.
 
 Standard library only.
 """
@@ -30,6 +33,8 @@ END = "<!-- /refset-benchmark-table -->"
 ANCHOR_MACHINE = "2-vCPU AMD EPYC Zen 3 with AVX2, PERFORMANCE.md §3"
 ANCHORS = {"lung-shaped": 7.5, "COIL20": 11.8, "build": 8.0, "lung topology": 6.2}
 PUBLISHED_CHT_SECONDS = "3.5–4.5 s"
+# benchmarks/run.py's default sections: a run with fewer names its --only in the caption
+ALL_SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3", "paths")
 
 
 def fmt(x):
@@ -79,15 +84,38 @@ def machine_line(run, source):
     missed = [t["target"] for t in targets if t["status"] == "MISSED"]
     printed = Path(source).with_suffix(".txt")
     printed = f"; printed output `{printed.name}`" if (ROOT / printed).is_file() else ""
-    text = (f"Measured by one `python benchmarks/run.py --{run['settings']['mode']}` run"
+    peers = _peer_options(run)
+    text = (f"Measured by one `python benchmarks/run.py --{run['settings']['mode']}{peers}` run"
             + (f" on {date}" if date else "") + f" (`{source}`{printed}) on "
             f"{', '.join(parts)}; one thread, medians"
             + (f", load average {load[0]:.1f} at the start" if load else "") + ". "
             f"{met} of the {len(targets)} targets of PERFORMANCE.md §5 were met"
-            + (f"; missed: {'; '.join(missed)}" if missed else "") + ". "
-            f"The original SET code's and the published CHT code's figures were not measured in "
-            f"this run but on a {ANCHOR_MACHINE}.")
+            + (f"; missed: {'; '.join(missed)}" if missed else "") + ". ")
+    torch_runs = [r for r in run.get("torch") or [] if "seconds_epoch" in r]
+    if torch_rows(run):
+        version = next((r["torch"] for r in torch_runs if r.get("torch")), "?")
+        n = torch_runs[0]["repeats"]
+        text += (f"The PyTorch rows (torch {version}) time the training pass only (no topology "
+                 f"update, no evaluation), {n} run{'s' if n != 1 else ''} of each "
+                 "implementation in fresh processes, interleaved. ")
+    if original_rows(run):
+        text += ("The rows marked *this run* ran the original SET code from a checkout beside "
+                 "refset. The other original SET code figures and the published CHT code's "
+                 f"were not measured in this run but on a {ANCHOR_MACHINE}.")
+    else:
+        text += (f"The original SET code's and the published CHT code's figures were not "
+                 f"measured in this run but on a {ANCHOR_MACHINE}.")
     return text
+
+
+def _peer_options(run):
+    """' --only ... --torch --original-code PATH' as far as the run had them ('' for a run of
+    the default sections without peers)."""
+    settings = run.get("settings") or {}
+    sections = list(settings.get("sections") or ALL_SECTIONS)
+    out = "" if set(sections) == set(ALL_SECTIONS) else f" --only {','.join(sections)}"
+    out += " --torch" if settings.get("torch") and "torch" not in sections else ""
+    return out + (" --original-code PATH" if settings.get("original_code") else "")
 
 
 def _date_from_name(source):
@@ -95,7 +123,8 @@ def _date_from_name(source):
     return name[:10] if name[:4].isdigit() and name[4] == "-" else ""
 
 
-def rows(run):
+def kernel_rows(run):
+    """The kernel rows: forward, backward and gradient of the 3312 × 3000 layer at B = 128."""
     out = []
     for op, what in (("forward", "forward, 3312 × 3000, ε = 20, B = 128, float32"),
                      ("backward", "backward, same layer, float32")):
@@ -120,6 +149,13 @@ def rows(run):
                 f"{ratio(f64['forward']['vs_scipy'])} / {ratio(f64['backward']['vs_scipy'])} "
                 f"scipy, {ratio(f64['gradient']['vs_scipy'])} twin; "
                 f"{min(dense):.0f}–{max(dense):.0f}× dense"])
+    return out
+
+
+def rows(run):
+    """The table's rows; a run without the kernels section (e.g. ``--only training``) has
+    none of the kernel rows."""
+    out = kernel_rows(run) if run.get("kernels") else []
     training = {r["config"]: r for r in run.get("training") or [] if "seconds_epoch" in r}
     for config, what in (("lung-shaped", "lung-shaped 3312-3000-3000-3000-5, B = 2, float64 "
                                          "(synthetic data of lung's shape)"),
@@ -166,6 +202,60 @@ def rows(run):
     if imp:
         out.append(["Path-Weight importances, 784-1000-1000-1000-10", ms(imp["seconds_median"]),
                     "target 50 ms", "—"])
+    return out + torch_rows(run) + original_rows(run)
+
+
+def _mib(rec):
+    extra = (f" (+{fmt(rec['in_training_mib'])} in training)"
+             if rec.get("in_training_mib") is not None else "")
+    return f"{fmt(rec['peak_mib'])} MiB{extra}"
+
+
+def torch_rows(run):
+    """One row per workload of the torch section: refset against PyTorch masked dense and
+    torch.sparse (training pass only; time ratio = PyTorch / refset)."""
+    groups = {}
+    for r in run.get("torch") or []:
+        if "workload" in r:
+            groups.setdefault(r["workload"], {})[r["impl"]] = r
+    out = []
+    for workload, g in groups.items():
+        ref = g.get("refset")
+        if not ref or "seconds_epoch" not in ref:
+            continue
+        scaled = f", scaled from {ref['n_train']:,} samples" if ref["scaled_to_60000"] else ""
+        baseline, ratios = [], []
+        for impl, label, short in (("torch dense", "PyTorch masked dense", "dense"),
+                                   ("torch.sparse", "torch.sparse", "torch.sparse")):
+            r = g.get(impl)
+            if r and "seconds_epoch" in r:
+                baseline.append(f"{label} {fmt(r['seconds_epoch'])} s, {_mib(r)}")
+                ratios.append(f"{ratio(r['vs_refset'])} {short}")
+            elif r:
+                baseline.append(f"{label} {r.get('not_run') or 'failed'}")
+        out.append([f"{workload.replace('B=', 'B = ')}: training pass vs PyTorch",
+                    f"{fmt(ref['seconds_epoch'])} s/epoch{scaled}, {_mib(ref)}",
+                    "; ".join(baseline), "; ".join(ratios) or "—"])
+    return out
+
+
+def original_rows(run):
+    """One row per dataset of the original section: refset (fidelity 'paper') against the
+    original SET code, both measured in this run."""
+    groups = {}
+    for r in run.get("original") or []:
+        if "dataset" in r:
+            groups.setdefault(r["dataset"], {})[r["impl"]] = r
+    out = []
+    for dataset, g in groups.items():
+        orig, ref = g.get("original"), g.get("refset")
+        if not (orig and ref and "seconds_epoch" in orig and "seconds_epoch" in ref):
+            continue
+        out.append([f"{dataset}, 3 × 3000, B = 2, float64, the original's split (*this run*)",
+                    f"{fmt(ref['seconds_epoch'])} s/epoch (topology "
+                    f"{fmt(ref['seconds_topology'])} s)",
+                    f"original SET code {fmt(orig['seconds_epoch'])} s/epoch (topology "
+                    f"{fmt(orig['seconds_topology'])} s)", ratio(orig["over_refset"])])
     return out
 
 

@@ -5,11 +5,15 @@ Usage::
 
     python benchmarks/run.py [--quick | --tiny] [--json out.json] [--threads 1,2]
                              [--only kernels,training,topology,memory,roofline,ch3,paths]
+                             [--torch] [--original-code PATH]
 
 Prints one table per section and a final table of the PERFORMANCE.md §5 targets, and writes
 everything (machine description, settings, per section a list of records) as JSON.  Every
 time is a median over repeats; every comparison is a ratio against a baseline measured in the
-same run.  See benchmarks/README.md for what each section measures and how to read it.
+same run.  Two peer sections run only on request, in addition to the ``--only`` sections:
+``--torch`` (the same SET-MLP trained by PyTorch, masked dense and torch.sparse) and
+``--original-code PATH`` (the original SET code from a checkout, beside refset).  See
+benchmarks/README.md for what each section measures and how to read it.
 """
 import os
 
@@ -29,6 +33,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_common import cpu_summary, format_table, machine_description  # noqa: E402
+from bench_peers import PEER_SECTIONS  # noqa: E402
 from refset.estimator.mlp import COLUMN_ORDER_MIN_BATCH  # noqa: E402
 
 SECTIONS = ("kernels", "training", "topology", "memory", "roofline", "ch3", "paths")
@@ -274,7 +279,19 @@ def parse_args(argv):
     p.add_argument("--train-threads", type=int, default=1,
                    help="threads of the training runs (default 1)")
     p.add_argument("--only", default=",".join(SECTIONS),
-                   help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
+                   help=f"comma-separated sections to run (default all: {','.join(SECTIONS)}); "
+                        "also 'torch' (same as --torch) and 'original' (needs --original-code)")
+    p.add_argument("--torch", action="store_true",
+                   help="also run the torch section: the same SET-MLP trained by refset, by "
+                        "PyTorch with masked dense weights and by PyTorch with torch.sparse CSR "
+                        "layers (one thread, interleaved fresh processes; time ratios, peak "
+                        "memory, losses); skipped with a note when PyTorch is not installed "
+                        "(about 6 minutes in --quick)")
+    p.add_argument("--original-code", metavar="PATH",
+                   help="also run the original section: the original SET code of a checkout of "
+                        "dcmocanu/sparse-evolutionary-artificial-neural-networks at PATH (built "
+                        "in a temporary patched copy, never copied into refset) beside refset "
+                        "on COIL20 and TOX-171 (about 2.5 minutes in --quick)")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="directory of COIL20.mat and mnist/ (default: $REFSET_DATA, then "
                         "refset's default data home)")
@@ -290,10 +307,20 @@ def parse_args(argv):
     if not args.threads or min(args.threads) < 1:
         p.error("--threads must list integers >= 1")
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(args.only) - set(SECTIONS)
+    unknown = set(args.only) - set(SECTIONS) - set(PEER_SECTIONS)
     if unknown:
         p.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}; "
-                f"choose from {', '.join(SECTIONS)}")
+                f"choose from {', '.join(SECTIONS + PEER_SECTIONS)}")
+    args.torch = args.torch or "torch" in args.only
+    if "original" in args.only and args.original_code is None:
+        p.error("--only original needs --original-code PATH")
+    if args.original_code is not None and not args._worker:
+        from bench_peers import check_original_code
+
+        problem = check_original_code(args.original_code)
+        if problem:                          # one line, before any section has run
+            print(f"{p.prog}: error: {problem}", file=sys.stderr)
+            sys.exit(2)
     if args.train_threads < 1:
         p.error("--train-threads must be >= 1")
     return args
@@ -302,8 +329,12 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if args._worker:
+        cfg = json.loads(args._worker)
+        if cfg.get("section") in PEER_SECTIONS:
+            from bench_peers import worker_main as peer_worker
+            return peer_worker(cfg)
         from bench_training import worker_main
-        return worker_main(json.loads(args._worker))
+        return worker_main(cfg)
 
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     cfg = settings(mode, args.repeats, args.seed)
@@ -322,7 +353,11 @@ def main(argv=None):
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "settings": {"mode": mode, "sections": args.only, "threads": args.threads,
                             "train_threads": args.train_threads, "data_dir": data_dir,
-                            "seed": args.seed, **cfg}}
+                            "seed": args.seed, "torch": args.torch,
+                            "original_code": args.original_code, **cfg}}
+    if args.torch or args.original_code is not None:
+        from bench_peers import peer_settings
+        results["settings"]["peers"] = peer_settings(mode)
     errors = []
 
     kernel_records = None
@@ -382,6 +417,29 @@ def main(argv=None):
         log("[paths]")
         results["paths"] = run_paths(mode, log)
         print(paths_table(results["paths"]), flush=True)
+
+    script = Path(__file__).resolve()
+    if args.torch:
+        from bench_peers import run_torch, torch_table
+        log("[torch]")
+        results["torch"], errs = run_torch(mode, data_dir, args.seed, script, log)
+        errors += errs
+        print(torch_table(results["torch"]), flush=True)
+
+    if args.original_code is not None:
+        from bench_peers import original_table, run_original
+        log("[original]")
+        results["original"], errs = run_original(args.original_code, mode, data_dir,
+                                                 args.seed, script, log)
+        errors += errs
+        print(original_table(results["original"]), flush=True)
+
+    missing = [text for wanted, text in (
+        (args.torch, "--torch (refset vs PyTorch, masked dense and torch.sparse)"),
+        (args.original_code is not None, "--original-code PATH (refset vs the original SET "
+                                         "code)")) if not wanted]
+    if missing:
+        print(f"\n== peers ==\n   not requested: {'; '.join(missing)}", flush=True)
 
     results["targets"] = compute_targets(results)
     print(targets_table(results["targets"]), flush=True)
