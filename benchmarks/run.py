@@ -231,6 +231,29 @@ def compute_targets(results):
                      f"{rec['seconds_eval']:.3g} s, topology {rec['seconds_topology']:.3g} s")
         out.append(_target(f"{label} s/epoch", f"<= {need} s", value,
                            value is not None and value <= need, note, unit="s"))
+    # issue 17: the COIL20 training pass itself, and ratios against peers measured in this run
+    rec = training.get("COIL20")
+    value = rec["seconds_train"] if rec else None
+    out.append(_target("COIL20 reference, B=2, float64: training pass s/epoch", "<= 0.35 s",
+                       value, value is not None and value <= 0.35,
+                       "forward + fused backward/update over the 960 training images" if rec
+                       else "", unit="s"))
+    orig = next((r for r in results.get("original") or []
+                 if r.get("dataset") == "COIL20" and "over_refset" in r), None)
+    value = orig["over_refset"] if orig else None
+    out.append(_target("COIL20 epoch: original SET code / refset (same run)", ">= 12x", value,
+                       value is not None and value >= 12,
+                       "" if orig else "needs --original-code PATH", unit="x"))
+    for name, label in (("MNIST-shaped 784-1000-1000-1000-10, B=128, float32",
+                         "MNIST-shaped B=128 float32"),
+                        ("784-10000-10000-10000-10, B=128, float32",
+                         "784-10000x3-10 B=128 float32")):
+        peer = next((r for r in results.get("torch") or [] if r.get("workload") == name
+                     and r.get("impl") == "torch.sparse" and "vs_refset" in r), None)
+        value = peer["vs_refset"] if peer else None
+        out.append(_target(f"training pass: torch.sparse / refset, {label}", ">= 2x", value,
+                           value is not None and value >= 2,
+                           "" if peer else "needs --torch and PyTorch", unit="x"))
     topo = results.get("topology") or []
     build = next((r for r in topo if r["kind"] == "build"
                   and r["layers"] == [3312, 3000, 3000, 3000, 5]), None)
