@@ -4,16 +4,26 @@ Every figure the suite reports is a median over repeats, and every comparison is
 against a baseline timed in the same run (PERFORMANCE.md §1: the machine is shared and noisy).
 :func:`median_times` times several implementations of the same operation *round-robin*, so
 that a burst of load from another process hits all of them alike instead of one.
+
+Sections that train (training, torch, original) run each configuration in a fresh interpreter:
+:func:`spawn_worker` re-runs the benchmark script with ``--_worker`` and reads back the one
+result line the worker printed with :func:`print_result`.  A worker measures its own peak
+memory: :func:`reset_peak` resets VmHWM, :func:`vm_status_kib` reads it.
 """
 import gc
+import json
 import math
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 __all__ = ["median_times", "format_table", "machine_description", "cpu_description", "cpu_summary",
-           "vm_status_kib", "fmt"]
+           "vm_status_kib", "reset_peak", "RESULT_MARK", "spawn_worker", "print_result", "fmt"]
+
+RESULT_MARK = "@@BENCH-RESULT@@ "
 
 
 def median_times(candidates, repeats, *, min_sample=2e-3, max_loops=10_000, slow_call=0.05,
@@ -111,6 +121,36 @@ def vm_status_kib(*keys):
     except OSError:
         pass
     return found
+
+
+def reset_peak():
+    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def spawn_worker(script, cfg, env):
+    """Run ``script --_worker JSON`` for one configuration in a fresh interpreter.
+
+    Returns ``(result, None)``, the dict the worker printed with :func:`print_result`, or
+    ``(None, message)`` when it printed none: its exit status and the last lines of its output.
+    """
+    proc = subprocess.run([sys.executable, str(script), "--_worker", json.dumps(cfg)],
+                          capture_output=True, text=True, env=env)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):]), None
+    tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+    return None, f"worker exited with {proc.returncode}: {tail}"
+
+
+def print_result(result):
+    """A worker's result: one JSON line on stdout, marked for :func:`spawn_worker`."""
+    print(RESULT_MARK + json.dumps(result), flush=True)
 
 
 def _cpu_model():

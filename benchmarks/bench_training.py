@@ -17,20 +17,15 @@ scaled to 60,000 samples: training and evaluation time times 60,000 / n_train (t
 subset is cut in the same proportion), topology time unscaled.
 """
 import gc
-import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
 import warnings
 
-from bench_common import vm_status_kib
+from bench_common import print_result, reset_peak, spawn_worker, vm_status_kib
 
-__all__ = ["training_configs", "run_training", "worker_main", "ANCHORS"]
-
-RESULT_MARK = "@@BENCH-RESULT@@ "
+__all__ = ["training_configs", "load_data", "run_training", "worker_main", "ANCHORS"]
 
 # PERFORMANCE §3 (anchor: the original SET code), §4 (floors) and §5 (targets); seconds/epoch
 ANCHORS = {
@@ -71,7 +66,10 @@ def training_configs(mode, data_dir, threads, seed):
 
 
 # -- the worker (runs in its own process) ---------------------------------------------------
-def _load(cfg):
+def load_data(cfg):
+    """(X_train, y_train, X_test, y_test, source) of a configuration's ``data``: synthetic
+    data of ``synthetic``'s shape for 'lung_synthetic', else a refset dataset from ``data_dir``
+    (cut to ``n_train`` / ``n_test`` samples when given)."""
     import numpy as np
 
     import refset
@@ -109,16 +107,6 @@ def _subset(y, n, rng):
     return np.sort(keep)
 
 
-def _reset_peak():
-    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def worker_main(cfg):
     """Train one configuration; print its result as one JSON line."""
     import numpy as np
@@ -128,11 +116,11 @@ def worker_main(cfg):
     result = {"config": cfg["name"]}
     t_start = time.perf_counter()
     try:
-        X_train, y_train, X_test, y_test, source = _load(cfg)
+        X_train, y_train, X_test, y_test, source = load_data(cfg)
     except refset.DatasetNotFoundError as exc:
         first = str(exc).split(", which does not exist")[0].splitlines()[0]
         result["skipped"] = f"data not found ({first})"
-        print(RESULT_MARK + json.dumps(result), flush=True)
+        print_result(result)
         return 0
     dtype = np.dtype(cfg["dtype"])
     X_train = np.ascontiguousarray(X_train, dtype=dtype)
@@ -140,7 +128,7 @@ def worker_main(cfg):
     gc.collect()
     loaded = vm_status_kib("VmHWM", "VmRSS")
     maxrss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    reset = _reset_peak()
+    reset = reset_peak()
     model = refset.SparseMLP(
         tuple(cfg["hidden"]), epsilon=cfg["epsilon"], zeta=cfg["zeta"], epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"],
@@ -173,21 +161,11 @@ def worker_main(cfg):
             "model_state_bytes": n_values * (2 * dtype.itemsize + 16),
         },
     })
-    print(RESULT_MARK + json.dumps(result), flush=True)
+    print_result(result)
     return 0
 
 
 # -- the parent ------------------------------------------------------------------------------
-def _spawn(script, cfg, env):
-    proc = subprocess.run([sys.executable, str(script), "--_worker", json.dumps(cfg)],
-                          capture_output=True, text=True, env=env)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK):]), None
-    tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-    return None, f"worker exited with {proc.returncode}: {tail}"
-
-
 def _summary(cfg, res):
     hist = res["history"]
     used = hist[1:-1] if len(hist) >= 3 else hist[1:] or hist
@@ -258,7 +236,7 @@ def run_training(configs, script, log):
     training, memory, errors = [], [], []
     for cfg in configs:
         t0 = time.perf_counter()
-        res, error = _spawn(script, cfg, env)
+        res, error = spawn_worker(script, cfg, env)
         wall = time.perf_counter() - t0
         if error is not None:
             errors.append(f"{cfg['name']}: {error}")

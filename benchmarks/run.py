@@ -338,7 +338,7 @@ def parse_args(argv):
     if "original" in args.only and args.original_code is None:
         p.error("--only original needs --original-code PATH")
     if args.original_code is not None and not args._worker:
-        from bench_peers import check_original_code
+        from bench_original import check_original_code
 
         problem = check_original_code(args.original_code)
         if problem:                          # one line, before any section has run
@@ -353,10 +353,12 @@ def main(argv=None):
     args = parse_args(argv)
     if args._worker:
         cfg = json.loads(args._worker)
-        if cfg.get("section") in PEER_SECTIONS:
-            from bench_peers import worker_main as peer_worker
-            return peer_worker(cfg)
-        from bench_training import worker_main
+        if cfg.get("section") == "torch":
+            from bench_torch import worker_main
+        elif cfg.get("section") == "original":
+            from bench_original import worker_main
+        else:
+            from bench_training import worker_main
         return worker_main(cfg)
 
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
@@ -443,14 +445,14 @@ def main(argv=None):
 
     script = Path(__file__).resolve()
     if args.torch:
-        from bench_peers import run_torch, torch_table
+        from bench_torch import run_torch, torch_table
         log("[torch]")
         results["torch"], errs = run_torch(mode, data_dir, args.seed, script, log)
         errors += errs
         print(torch_table(results["torch"]), flush=True)
 
     if args.original_code is not None:
-        from bench_peers import original_table, run_original
+        from bench_original import original_table, run_original
         log("[original]")
         results["original"], errs = run_original(args.original_code, mode, data_dir,
                                                  args.seed, script, log)

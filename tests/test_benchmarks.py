@@ -122,14 +122,14 @@ class _NoTorch:
 
 
 def test_torch_section_skipped_without_torch(monkeypatch):
-    peers = _bench_module(monkeypatch, "bench_peers")
+    bench_torch = _bench_module(monkeypatch, "bench_torch")
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     monkeypatch.setattr(sys, "meta_path", [_NoTorch(), *sys.meta_path])
     spawned = []
-    monkeypatch.setattr(peers, "_spawn", lambda *args: spawned.append(args))
-    records, errors = peers.run_torch("tiny", None, 0, RUN, lambda message: None)
+    monkeypatch.setattr(bench_torch, "spawn_worker", lambda *args: spawned.append(args))
+    records, errors = bench_torch.run_torch("tiny", None, 0, RUN, lambda message: None)
     assert records == [{"skipped": TORCH_MISSING}] and errors == [] and not spawned
-    assert TORCH_MISSING in peers.torch_table(records)
+    assert TORCH_MISSING in bench_torch.torch_table(records)
 
 
 def test_run_goes_on_without_torch(tmp_path):
@@ -167,17 +167,17 @@ def _fake_worker(script, cfg, env):
 
 
 def test_dense_peer_over_the_memory_cap_is_not_run(monkeypatch):
-    peers = _bench_module(monkeypatch, "bench_peers")
-    monkeypatch.setattr(peers, "torch_version", lambda: "0.0")
+    bench_torch = _bench_module(monkeypatch, "bench_torch")
+    monkeypatch.setattr(bench_torch, "torch_version", lambda: "0.0")
     jobs = []
 
     def spawn(script, cfg, env):
         jobs.append(cfg["impl"])
         return _fake_worker(script, cfg, env)
 
-    monkeypatch.setattr(peers, "_spawn", spawn)
-    records, errors = peers.run_torch("tiny", None, 0, RUN, lambda message: None,
-                                      memory_cap_gib=1e-6)
+    monkeypatch.setattr(bench_torch, "spawn_worker", spawn)
+    records, errors = bench_torch.run_torch("tiny", None, 0, RUN, lambda message: None,
+                                            memory_cap_gib=1e-6)
     assert errors == [] and "torch dense" not in jobs
     assert jobs[:2] == ["refset", "torch.sparse"]           # interleaved per repetition
     dense = [r for r in records if r["impl"] == "torch dense"]
@@ -185,7 +185,7 @@ def test_dense_peer_over_the_memory_cap_is_not_run(monkeypatch):
     sparse = [r for r in records if r["impl"] == "torch.sparse"]
     assert all(r["vs_refset"] == pytest.approx(6.0 / 2.0) for r in sparse)   # epoch 2 timed
     assert all(r["in_training_mib"] == pytest.approx(2.0) for r in sparse)
-    assert "not run" in peers.torch_table(records)
+    assert "not run" in bench_torch.torch_table(records)
 
 
 def test_torch_section_tiny(tmp_path):
