@@ -246,7 +246,7 @@ def test_drop_last_batch():
     for fidelity in ("paper", ["drop_last_batch"]):
         model = SparseMLP((6,), epsilon=3, epochs=1, batch_size=16, seed=0, fidelity=fidelity)
         seen = []
-        model._backward_update = (lambda acts, *a, seen=seen: seen.append(acts[0].shape[1]))
+        model._backward_update = (lambda acts, *a, seen=seen, **kw: seen.append(acts[0].shape[1]))
         model.fit(X, y)
         counts.append(seen)
     assert counts == [[16, 16, 16, 2], [16, 16, 16]]

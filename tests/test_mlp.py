@@ -189,7 +189,8 @@ def test_bad_data():
 
 
 @pytest.mark.parametrize("d,hidden,batch", [(300, (200, 200), 64), (1100, (1100,), 128),
-                                           (2200, (1000,), 64)])
+                                           (2200, (1000,), 64), (300, (200, 200), 2),
+                                           (300, (200, 200), 32)])
 def test_two_threads_give_the_same_run(d, hidden, batch):
     """Threads own disjoint outputs and keep each sum's order, so results are identical
     (the second case reads the first layer in two cache tiles, forward_order; in the third
@@ -204,6 +205,42 @@ def test_two_threads_give_the_same_run(d, hidden, batch):
     for Wa, Wb in zip(a.layers_, b.layers_):
         assert np.array_equal(Wa.linear(), Wb.linear())
         assert np.array_equal(Wa.values, Wb.values)
+
+
+@pytest.mark.parametrize("batch,dropout", [(2, 0.0), (7, 0.3), (32, 0.0), (128, 0.0)])
+def test_first_layer_fusion_changes_no_bit(batch, dropout):
+    """Training computes the next batch's first product inside the first layer's update
+    (csr_backward_update with X_next, PERFORMANCE §2.7); without it the run is the same, bit
+    for bit, on either backend."""
+    X, y = _data(0, n=150, d=40)
+    runs = []
+    for fuse in (True, False):
+        model = SparseMLP((30, 20), epsilon=4, epochs=2, batch_size=batch, dropout=dropout,
+                          seed=1)
+        if not fuse:
+            plain = model._backward_update
+            model._backward_update = lambda *a, A_next=None: plain(*a)
+        runs.append(model.fit(X, y))
+    for Wa, Wb in zip(runs[0].layers_, runs[1].layers_):
+        assert np.array_equal(Wa.linear(), Wb.linear())
+        assert Wa.values.tobytes() == Wb.values.tobytes()
+    assert [r["train_loss"] for r in runs[0].history_] == \
+        [r["train_loss"] for r in runs[1].history_]
+
+
+def test_evaluation_chunks_are_bounded_and_change_nothing(monkeypatch):
+    """Evaluation holds at most ``_EVAL_BYTES`` of activations per layer and chunk; smaller
+    chunks give the same outputs (each sample's sums do not depend on the chunk)."""
+    from refset.estimator import numerics
+
+    X, y = _data(0, n=120, d=30)
+    model = SparseMLP((50, 40), epsilon=4, epochs=1, seed=0).fit(X, y)
+    assert model._eval_batch() == numerics._EVAL_BATCH
+    whole = model.predict_proba(X)
+    itemsize = model.layers_[0].values.itemsize
+    monkeypatch.setattr(numerics, "_EVAL_BYTES", 7 * 50 * itemsize + 3)
+    assert model._eval_batch() == 7
+    np.testing.assert_array_equal(model.predict_proba(X), whole)
 
 
 def test_train_metrics_full_and_running():
