@@ -84,7 +84,8 @@ cdef bint _is_sorted(const int64_t* a, Py_ssize_t n) noexcept nogil:
 
 
 cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64_t* src_idx,
-                        const floating* val, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t B,
+                        const floating* val, const int64_t* perm, Py_ssize_t k0, Py_ssize_t k1,
+                        Py_ssize_t B,
                         floating* out, bint runs, Py_ssize_t pf_src,
                         Py_ssize_t pf_dst) noexcept nogil:
     """out[dst_idx[k], :] += val[k] * src[src_idx[k], :] for k in [k0, k1).
@@ -103,14 +104,14 @@ cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64
     cdef floating* acc = NULL
     if B == 2:
         for k in range(k0, k1):
-            v = val[k]
+            v = val[k] if perm == NULL else val[perm[k]]
             o = out + dst_idx[k] * 2
             s = src + src_idx[k] * 2
             o[0] += v * s[0]
             o[1] += v * s[1]
         return
     if runs and B == 128 and k1 > k0:
-        _scatter_runs_128(src, dst_idx, src_idx, val, k0, k1, out, pf_src)
+        _scatter_runs_128(src, dst_idx, src_idx, val, perm, k0, k1, out, pf_src)
         return
     if runs and B > 2 and k1 > k0:
         acc = <floating*> malloc(B * sizeof(floating))
@@ -125,7 +126,7 @@ cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64
                 memset(acc, 0, B * sizeof(floating))
                 cur = dst_idx[k]
             _prefetch(src, src_idx, k, k1, pf_src, 0)
-            v = val[k]
+            v = val[k] if perm == NULL else val[perm[k]]
             s = src + src_idx[k] * B
             for b in range(B):
                 acc[b] += v * s[b]
@@ -137,7 +138,7 @@ cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64
     for k in range(k0, k1):
         _prefetch(src, src_idx, k, k1, pf_src, 0)
         _prefetch(out, dst_idx, k, k1, pf_dst, 1)
-        v = val[k]
+        v = val[k] if perm == NULL else val[perm[k]]
         o = out + dst_idx[k] * B
         s = src + src_idx[k] * B
         for b in range(B):
@@ -145,7 +146,8 @@ cdef void _scatter_rows(const floating* src, const int64_t* dst_idx, const int64
 
 
 cdef void _scatter_runs_128(const floating* src, const int64_t* dst_idx,
-                            const int64_t* src_idx, const floating* val, Py_ssize_t k0,
+                            const int64_t* src_idx, const floating* val, const int64_t* perm,
+                            Py_ssize_t k0,
                             Py_ssize_t k1, floating* out, Py_ssize_t pf_src) noexcept nogil:
     """The runs path of :func:`_scatter_rows` for B = 128 (MNIST's batch and the
     benchmark's): a fixed-size accumulator the compiler can keep in vector registers.  Same
@@ -166,7 +168,7 @@ cdef void _scatter_runs_128(const floating* src, const int64_t* dst_idx,
                 acc[b] = 0
             cur = dst_idx[k]
         _prefetch(src, src_idx, k, k1, pf_src, 0)
-        v = val[k]
+        v = val[k] if perm == NULL else val[perm[k]]
         s = src + src_idx[k] * 128
         for b in range(128):
             acc[b] += v * s[b]
@@ -205,7 +207,7 @@ cdef Py_ssize_t _lower_bound(const int64_t* a, Py_ssize_t lo, Py_ssize_t hi,
 
 
 cdef void _spmm(const floating* src, const int64_t* dst_idx, const int64_t* src_idx,
-                const floating* val, Py_ssize_t nnz, Py_ssize_t B, floating* out,
+                const floating* val, const int64_t* perm, Py_ssize_t nnz, Py_ssize_t B, floating* out,
                 Py_ssize_t n_dst, Py_ssize_t n_src, int threads) noexcept nogil:
     """Shared body of coo_forward and coo_backward (destination-ordered scatter)."""
     cdef Py_ssize_t t, k, s, n_runs = 1, n_seg = 1, lo, hi
@@ -245,25 +247,40 @@ cdef void _spmm(const floating* src, const int64_t* dst_idx, const int64_t* src_
                 for s in range(n_seg):
                     lo = _lower_bound(dst_idx, seg[s], seg[s + 1], (n_dst * t) // threads)
                     hi = _lower_bound(dst_idx, lo, seg[s + 1], (n_dst * (t + 1)) // threads)
-                    _scatter_rows(src, dst_idx, src_idx, val, lo, hi, B, out, True, pf_src,
+                    _scatter_rows(src, dst_idx, src_idx, val, perm, lo, hi, B, out, True, pf_src,
                                   pf_dst)
             free(seg)
             return
-    _scatter_rows(src, dst_idx, src_idx, val, 0, nnz, B, out, runs, pf_src, pf_dst)
+    _scatter_rows(src, dst_idx, src_idx, val, perm, 0, nnz, B, out, runs, pf_src,
+                  pf_dst)
 
 
 def coo_forward(const floating[:, ::1] X, const int64_t[::1] rows, const int64_t[::1] cols,
-                const floating[::1] values, floating[:, ::1] out, int threads=1):
-    """out = Wᵀ X for feature-major X of shape (n_in, B); out has shape (n_out, B)."""
-    cdef Py_ssize_t nnz = values.shape[0]
+                const floating[::1] values, floating[:, ::1] out, int threads=1, perm=None):
+    """out = Wᵀ X for feature-major X of shape (n_in, B); out has shape (n_out, B).
+
+    ``perm`` (int64, one per link): link k's weight is ``values[perm[k]]``, read in place
+    instead of gathered into a new array first (links in another order than ``values``)."""
+    cdef Py_ssize_t nnz = rows.shape[0]
     cdef Py_ssize_t B = X.shape[1]
-    if out.shape[1] != B or rows.shape[0] != nnz or cols.shape[0] != nnz:
+    cdef const int64_t[::1] pv
+    cdef const int64_t* p = NULL
+    if out.shape[1] != B or cols.shape[0] != nnz:
         raise ValueError("coo_forward: inconsistent shapes")
+    if perm is None:
+        if values.shape[0] != nnz:
+            raise ValueError("coo_forward: inconsistent shapes")
+    else:
+        pv = perm
+        if pv.shape[0] != nnz or values.shape[0] != nnz:
+            raise ValueError("coo_forward: inconsistent shapes of perm and values")
+        if nnz > 0:
+            p = &pv[0]
     if nnz == 0 or B == 0:
         out[:, :] = 0
         return out.base
     with nogil:
-        _spmm(&X[0, 0], &cols[0], &rows[0], &values[0], nnz, B, &out[0, 0], out.shape[0],
+        _spmm(&X[0, 0], &cols[0], &rows[0], &values[0], p, nnz, B, &out[0, 0], out.shape[0],
               X.shape[0], threads)
     return out.base
 
@@ -279,7 +296,7 @@ def coo_backward(const floating[:, ::1] D, const int64_t[::1] rows, const int64_
         out[:, :] = 0
         return out.base
     with nogil:
-        _spmm(&D[0, 0], &rows[0], &cols[0], &values[0], nnz, B, &out[0, 0], out.shape[0],
+        _spmm(&D[0, 0], &rows[0], &cols[0], &values[0], NULL, nnz, B, &out[0, 0], out.shape[0],
               D.shape[0], threads)
     return out.base
 

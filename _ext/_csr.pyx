@@ -159,9 +159,9 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
                                 floating lam, bint coupled, Py_ssize_t pf,
                                 const floating* X_next, floating* out_next, Py_ssize_t B_next,
                                 Py_ssize_t pf_next) noexcept nogil:
-    """Rows [i0, i1): propagate with the old weights, then gradient, then the SGD step; then,
-    when ``X_next`` is not NULL, the row's share of the next batch's forward product with the
-    new weights.
+    """Rows [i0, i1): propagate with the old weights (through ReLU'), then gradient, then the
+    SGD step; then, when ``X_next`` is not NULL, the row's share of the next batch's forward
+    product with the new weights.
 
     A row whose activations are all zero has zero gradients and a zero row in ``out``: only
     its SGD step runs."""
@@ -216,6 +216,10 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
                         o[b] += w * d[b]
                 g = _dot(x, d, B)
                 _sgd(&values[k], &velocity[k], g, lr, mu, lam, coupled)
+        if o != NULL and not zero:         # through ReLU': 0 where the activation is not > 0
+            for b in range(B):
+                if not x[b] > 0:
+                    o[b] = 0
         if X_next != NULL:
             _forward_row(X_next + i * B_next, B_next, indices + k0, values + k0, k1 - k0,
                          out_next, pf_next, k_end - k0)
@@ -228,11 +232,11 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
                         bint coupled, int threads=1, X_next=None, out_next=None):
     """Fused ``W D`` (with the old weights) + gradient on the links + SGD step, row by row.
 
-    ``out`` (shape (n_in, B)) receives W D computed with the weights *before* the update,
-    except in the rows whose activations (rows of ``X``) are all zero, which are set to 0:
-    behind a ReLU those rows of the delta are zeroed next anyway (ReLU' = 0), and such a
-    row's gradients are all 0, so its links need only the SGD step and none of the deltas.
-    Pass None to skip the propagation (first layer).  At B = 2 each row's sum is taken in
+    ``out`` (shape (n_in, B)) receives the delta of the layer's input through a ReLU: W D,
+    computed with the weights *before* the update, where the activation ``X`` is > 0, and 0
+    elsewhere (ReLU' = 0; ``X`` is the previous layer's ReLU output).  A row whose
+    activations are all zero is all 0, its gradients are 0, and its links need only the SGD
+    step and none of the deltas.  Pass None to skip the propagation (first layer).  At B = 2 each row's sum is taken in
     eight interleaved partial sums (``refset_kernels.h``); otherwise link by link in row
     order, as ``coo_backward_update`` on canonical links.  With ``threads > 1`` each thread
     takes a range of rows with about the same number of links; a row's sums never depend on

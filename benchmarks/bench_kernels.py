@@ -11,10 +11,10 @@ Implementations timed round-robin (see ``bench_common.median_times``):
 
 - ``cython tN``: refset's compiled kernels with N threads, called as ``SparseMLP`` calls
   them.  Backward and gradient get the canonical (row-sorted) links.  Forward gets the
-  links in ``refset.estimator.mlp.forward_order`` -- canonical on one thread below B = 128, else by
-  destination column, in cache tiles of input rows when the input is large -- with the
-  values gathered into that order in the timed call (``np.take``, as the model does every
-  batch).  ``cython t1 col`` is the one-thread forward on column-sorted links without tiles
+  links in ``refset.estimator.mlp.forward_order`` -- canonical on one thread below B = 128
+  (``csr_forward``, PERFORMANCE §2.7), else by destination column, in cache tiles of input
+  rows when the input is large, the weights read through the permutation (``coo_forward``
+  with ``perm``, as the model does every batch).  ``cython t1 col`` is the one-thread forward on column-sorted links without tiles
   or gather (the kernel alone, PERFORMANCE §2's design); ``cython t1 row`` the one-thread
   forward on canonical links.
 - ``numpy twin``: refset's normative numpy kernels (``np.add.at`` and gather + einsum).
@@ -30,6 +30,7 @@ import numpy as np
 
 from bench_common import median_times
 from refset.estimator.layout import forward_order, tiled_order
+from refset.kernels.csr import csr_index
 
 __all__ = ["run_kernels", "OPS"]
 
@@ -65,11 +66,12 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
         computed once, outside the timing; the gather of the values is timed)."""
         order = forward_order(W, B, dt.itemsize, threads=t)
         out = np.empty((n_out, B), dt)
-        if order is None:
-            return lambda: cy.coo_forward(X, rows, cols, vals, out, t)
+        if order is None:                   # canonical order: the row-compressed kernel
+            indptr, indices = csr_index(rows, cols, n_in, n_out)
+            return lambda: cy.csr_forward(X, indptr, indices, vals, out, t)
         p = order[1]
         r, c = rows[p], cols[p]
-        return lambda: cy.coo_forward(X, r, c, np.take(vals, p), out, t)
+        return lambda: cy.coo_forward(X, r, c, vals, out, t, p)
     cands, outs = {}, {}
     try:
         cy = refset.get_kernels("cython")

@@ -144,8 +144,7 @@ class _Numerics:
                     kernels.csr_forward(A, *csr, W.values, Z, self.threads)
                 else:
                     perm, rows_f, cols_f = coo
-                    values = W.values if perm is None else np.take(W.values, perm)
-                    kernels.coo_forward(A, rows_f, cols_f, values, Z, self.threads)
+                    kernels.coo_forward(A, rows_f, cols_f, W.values, Z, self.threads, perm)
             _add_bias(Z, b)
             if l < last:
                 np.maximum(Z, 0, out=Z)
@@ -264,7 +263,11 @@ class _Numerics:
                                             prev, eta, mu, lam, coupled, self.threads)
             self._update_bias(l, gb, eta)
             if l > 0:
-                delta = self._through_activation(prev, acts[l], masks[l - 1])
+                if csr is None:          # csr_backward_update applies ReLU' itself
+                    prev *= acts[l] > 0
+                if masks[l - 1] is not None:
+                    prev *= masks[l - 1]
+                delta = prev
         return Z0
 
     def _one_hot(self, y_idx, dtype):

@@ -32,7 +32,7 @@ import numpy as np
 __all__ = ["coo_forward", "coo_backward", "coo_gradient", "sgd_update", "coo_backward_update"]
 
 
-def coo_forward(X, rows, cols, values, out, threads=1):
+def coo_forward(X, rows, cols, values, out, threads=1, perm=None):
     r"""Forward product of a sparse layer, ``out = Wᵀ X``.
 
     Parameters
@@ -47,11 +47,17 @@ def coo_forward(X, rows, cols, values, out, threads=1):
         Overwritten with :math:`\mathrm{out}_{jb} = \sum_{k:\,c_k = j} w_k X_{r_k b}`.
     threads : int, default 1
         Ignored here (compiled kernels only).
+    perm : ndarray of shape (nnz,), int64, optional
+        Link ``k``'s weight is ``values[perm[k]]`` (links listed in another order than
+        ``values``, e.g. by column; the compiled twin reads them in place instead of
+        gathering them first).
 
     Returns
     -------
     out : ndarray of shape (n_out, B)
     """
+    if perm is not None:
+        values = values[perm]
     out[...] = 0
     np.add.at(out, cols, values[:, None] * X[rows])
     return out

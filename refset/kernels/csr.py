@@ -111,10 +111,11 @@ def csr_backward_update(X, D, indptr, indices, values, velocity, out, learning_r
     Defined as :func:`refset.kernels.coo.coo_backward_update` on the same links: ``out``
     (shape (n_in, B), or None for the first layer) receives ``W D`` with the weights before
     the update, and ``values`` and ``velocity`` take one SGD step with the gradient
-    :math:`g_k = \sum_b X_{r_k b} D_{c_k b}` -- except that the rows of ``out`` whose
-    activations (rows of ``X``) are all zero are 0.  Behind a ReLU those rows of the delta
-    are zeroed next anyway (ReLU' = 0); such a row's gradients are all 0, so the compiled
-    twin gives its links only the SGD step and reads none of the deltas for them.
+    :math:`g_k = \sum_b X_{r_k b} D_{c_k b}` -- except that ``out`` is the delta of the
+    layer's input through a ReLU, the next step of backpropagation: 0 wherever ``X`` (the
+    previous layer's ReLU output) is not > 0.  A row whose activations are all zero is thus
+    all 0 and has zero gradients, so the compiled twin gives its links only the SGD step and
+    reads none of the deltas for them.
 
     ``X_next`` and ``out_next``, given together, also compute the next batch's forward
     product with the updated weights, ``csr_forward(X_next, indptr, indices, values,
@@ -130,6 +131,7 @@ def csr_backward_update(X, D, indptr, indices, values, velocity, out, learning_r
     values, velocity : ndarray of shape (nnz,)
         Updated in place.
     out : ndarray of shape (n_in, B) or None
+        Overwritten with :math:`(W D) \odot [X > 0]`, the weights before the update.
     learning_rate, momentum, weight_decay, coupled
         As in :func:`refset.kernels.coo.sgd_update`.
     threads : int, default 1
@@ -161,7 +163,7 @@ def csr_backward_update(X, D, indptr, indices, values, velocity, out, learning_r
     coo_backward_update(X, D, csr_rows(indptr), indices, values, velocity, out, learning_rate,
                         momentum, weight_decay, coupled)
     if out is not None:
-        out[~X.any(axis=1)] = 0
+        out[~(X > 0)] = 0
     if X_next is not None:
         csr_forward(X_next, indptr, indices, values, out_next)
     return out
