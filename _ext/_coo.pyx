@@ -21,9 +21,8 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
-ctypedef fused floating:
-    float
-    double
+from refset_kernels cimport _dot, _sgd, floating, refset_pf_len, refset_prefetch
+
 
 cdef extern from *:
     """
@@ -35,41 +34,15 @@ cdef extern from *:
     """
     int REFSET_HAVE_OPENMP
 
-cdef extern from "refset_kernels.h":
-    float refset_dot_f(const float* x, const float* d, Py_ssize_t n) noexcept nogil
-    double refset_dot_d(const double* x, const double* d, Py_ssize_t n) noexcept nogil
-    Py_ssize_t refset_pf_len(Py_ssize_t n_rows, Py_ssize_t B, Py_ssize_t elem) noexcept nogil
-    void refset_prefetch(const void* base, const int64_t* idx, Py_ssize_t k, Py_ssize_t k1,
-                         Py_ssize_t row_bytes, int write) noexcept nogil
-
-
 cdef inline void _prefetch(const floating* base, const int64_t* idx, Py_ssize_t k,
                            Py_ssize_t k1, Py_ssize_t pf, int write) noexcept nogil:
     """Prefetch ``pf`` elements (0: nothing) of row ``idx[k + 8]`` of the array at ``base``."""
     refset_prefetch(base, idx, k, k1, pf * <Py_ssize_t> sizeof(floating), write)
 
 
-cdef inline floating _dot(const floating* x, const floating* d, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        return refset_dot_f(x, d, n)
-    else:
-        return refset_dot_d(x, d, n)
-
 cdef inline floating _dot2(const floating* x, const floating* d) noexcept nogil:
     """_dot for n = 2, unrolled; the same sum (0 + x0 d0) + x1 d1 as the plain loop."""
     return x[0] * d[0] + x[1] * d[1]
-
-
-cdef inline void _sgd(floating* w, floating* v, floating g, floating lr, floating mu,
-                          floating lam, bint coupled) noexcept nogil:
-    """SGD with momentum on one weight, exactly as ``sgd_update``."""
-    cdef floating w0 = w[0]
-    if coupled:
-        v[0] = mu * v[0] - lr * (g + lam * w0)
-        w[0] = w0 + v[0]
-    else:
-        v[0] = mu * v[0] - lr * g
-        w[0] = w0 + (v[0] - lam * w0)
 
 
 HAVE_OPENMP = bool(REFSET_HAVE_OPENMP)

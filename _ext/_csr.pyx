@@ -15,16 +15,10 @@ from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
-ctypedef fused floating:
-    float
-    double
+from refset_kernels cimport _dot, _sgd, floating, refset_pf_len, refset_prefetch32
+
 
 cdef extern from "refset_kernels.h":
-    float refset_dot_f(const float* x, const float* d, Py_ssize_t n) noexcept nogil
-    double refset_dot_d(const double* x, const double* d, Py_ssize_t n) noexcept nogil
-    Py_ssize_t refset_pf_len(Py_ssize_t n_rows, Py_ssize_t B, Py_ssize_t elem) noexcept nogil
-    void refset_prefetch32(const void* base, const int32_t* idx, Py_ssize_t k, Py_ssize_t k1,
-                           Py_ssize_t row_bytes, int write) noexcept nogil
     void refset_bu2_row_f(float x0, float x1, const float* D, const int32_t* idx, float* w,
                           float* v, Py_ssize_t n, float* o, float lr, float mu, float lam,
                           int coupled) noexcept nogil
@@ -54,13 +48,6 @@ cdef extern from "refset_kernels.h":
                            Py_ssize_t n, double* out) noexcept nogil
 
 
-cdef inline floating _dot(const floating* x, const floating* d, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        return refset_dot_f(x, d, n)
-    else:
-        return refset_dot_d(x, d, n)
-
-
 cdef inline void _bu2_row(floating x0, floating x1, const floating* D, const int32_t* idx,
                           floating* w, floating* v, Py_ssize_t n, floating* o, floating lr,
                           floating mu, floating lam, bint coupled) noexcept nogil:
@@ -68,18 +55,6 @@ cdef inline void _bu2_row(floating x0, floating x1, const floating* D, const int
         refset_bu2_row_f(x0, x1, D, idx, w, v, n, o, lr, mu, lam, coupled)
     else:
         refset_bu2_row_d(x0, x1, D, idx, w, v, n, o, lr, mu, lam, coupled)
-
-
-cdef inline void _sgd(floating* w, floating* v, floating g, floating lr, floating mu,
-                      floating lam, bint coupled) noexcept nogil:
-    """SGD with momentum on one weight, exactly as ``refset.kernels.coo.sgd_update``."""
-    cdef floating w0 = w[0]
-    if coupled:
-        v[0] = mu * v[0] - lr * (g + lam * w0)
-        w[0] = w0 + v[0]
-    else:
-        v[0] = mu * v[0] - lr * g
-        w[0] = w0 + (v[0] - lam * w0)
 
 
 cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* idx,

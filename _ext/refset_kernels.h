@@ -80,31 +80,38 @@ static inline __attribute__((always_inline)) void NAME(                       \
 REFSET_PREFETCH(refset_prefetch, int64_t)
 REFSET_PREFETCH(refset_prefetch32, int32_t)
 
+/* ---- SGD with momentum and weight decay on one link, as refset.kernels.coo.sgd_update -----
+ *     original (the SET code): v = mu v - lr g;             w = w + (v - lam w)
+ *     coupled:                 v = mu v - lr (g + lam w);   w = w + v
+ * Every kernel takes its steps through this one definition. */
+#define REFSET_SGD(NAME, T)                                                               \
+static inline void NAME(T* w, T* v, T g, T lr, T mu, T lam, int coupled) {                \
+    T w0 = *w, vk;                                                                        \
+    if (coupled) {                                                                        \
+        vk = mu * *v - lr * (g + lam * w0);                                               \
+        *v = vk;                                                                          \
+        *w = w0 + vk;                                                                     \
+    } else {                                                                              \
+        vk = mu * *v - lr * g;                                                            \
+        *v = vk;                                                                          \
+        *w = w0 + (vk - lam * w0);                                                        \
+    }                                                                                     \
+}
+REFSET_SGD(refset_sgd_f, float)
+REFSET_SGD(refset_sgd_d, double)
+
 /* ---- The SGD step of a row whose input activations are all zero ----------------------
  * Every gradient of the row is 0 (x = 0), so the step needs neither the deltas nor the
  * columns: v = mu v - lr 0, w = w + (v - lam w) (original) or v = mu v - lr (0 + lam w),
  * w = w + v (coupled), elementwise (the compiler may vectorise it; the operations per
  * element are fixed, so every build gives the same bits). */
-#define REFSET_SGD_ZERO_ROW(NAME, T)                                                      \
+#define REFSET_SGD_ZERO_ROW(NAME, SGD, T)                                                 \
 static inline void NAME(T* w, T* v, Py_ssize_t n, T lr, T mu, T lam, int coupled) {       \
     Py_ssize_t p;                                                                         \
-    const T g = 0;                                                                        \
-    if (coupled) {                                                                        \
-        for (p = 0; p < n; p++) {                                                         \
-            T vk = mu * v[p] - lr * (g + lam * w[p]);                                     \
-            v[p] = vk;                                                                    \
-            w[p] = w[p] + vk;                                                             \
-        }                                                                                 \
-    } else {                                                                              \
-        for (p = 0; p < n; p++) {                                                         \
-            T vk = mu * v[p] - lr * g;                                                    \
-            v[p] = vk;                                                                    \
-            w[p] = w[p] + (vk - lam * w[p]);                                              \
-        }                                                                                 \
-    }                                                                                     \
+    for (p = 0; p < n; p++) SGD(w + p, v + p, 0, lr, mu, lam, coupled);                   \
 }
-REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_f, float)
-REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_d, double)
+REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_f, refset_sgd_f, float)
+REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_d, refset_sgd_d, double)
 
 /* ---- The fused backward/update of one row of a CSR layer at B = 2 ----------------------
  *
@@ -125,31 +132,22 @@ REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_d, double)
  * refset_bu2_row_d (double) uses 256-bit AVX when the build has it; both versions perform
  * the same operations in the same order, so every build gives the same bits.
  */
-#define REFSET_BU2_ROW_SCALAR(NAME, T)                                                      \
+#define REFSET_BU2_ROW_SCALAR(NAME, SGD, T)                                                 \
 static inline void NAME(T x0, T x1, const T* D, const int32_t* idx, T* w, T* v,             \
                         Py_ssize_t p, Py_ssize_t n, T* a0, T* a1, int prop,                 \
                         T lr, T mu, T lam, int coupled) {                                   \
     for (; p < n; p++) {                                                                    \
         const T* d = D + 2 * (Py_ssize_t) idx[p];                                           \
-        T d0 = d[0], d1 = d[1], wk = w[p], vk, g;                                           \
+        T d0 = d[0], d1 = d[1], wk = w[p];                                                  \
         if (prop) {                                                                         \
             a0[p & 7] += wk * d0;                                                           \
             a1[p & 7] += wk * d1;                                                           \
         }                                                                                   \
-        g = x0 * d0 + x1 * d1;                                                              \
-        if (coupled) {                                                                      \
-            vk = mu * v[p] - lr * (g + lam * wk);                                           \
-            v[p] = vk;                                                                      \
-            w[p] = wk + vk;                                                                 \
-        } else {                                                                            \
-            vk = mu * v[p] - lr * g;                                                        \
-            v[p] = vk;                                                                      \
-            w[p] = wk + (vk - lam * wk);                                                    \
-        }                                                                                   \
+        SGD(w + p, v + p, x0 * d0 + x1 * d1, lr, mu, lam, coupled);                         \
     }                                                                                       \
 }
-REFSET_BU2_ROW_SCALAR(refset_bu2_tail_f, float)
-REFSET_BU2_ROW_SCALAR(refset_bu2_tail_d, double)
+REFSET_BU2_ROW_SCALAR(refset_bu2_tail_f, refset_sgd_f, float)
+REFSET_BU2_ROW_SCALAR(refset_bu2_tail_d, refset_sgd_d, double)
 
 #define REFSET_LANE_SUM(a) (((a)[0] + (a)[4]) + ((a)[1] + (a)[5])) + (((a)[2] + (a)[6]) + ((a)[3] + (a)[7]))
 
@@ -293,7 +291,7 @@ REFSET_FWD2_ROW(refset_fwd2_row_d, double)
  * keeps in vector registers instead of reloading them from memory for every link.  NB is a
  * multiple of 16, so REFSET_DOT's tail is empty.  o: the row of W D (zeroed) or NULL;
  * n_ahead: links of the layer from this row's first on (the prefetch looks across rows). */
-#define REFSET_BU_ROW_FIXED(NAME, T, NB)                                                  \
+#define REFSET_BU_ROW_FIXED(NAME, SGD, T, NB)                                                                                               \
 static inline void NAME(const T* x, const T* D, const int32_t* idx, T* w, T* v,            \
                         Py_ssize_t n, Py_ssize_t n_ahead, T* o, T lr, T mu, T lam,         \
                         int coupled, Py_ssize_t pf_bytes) {                                \
@@ -306,7 +304,7 @@ static inline void NAME(const T* x, const T* D, const int32_t* idx, T* w, T* v, 
     }                                                                                     \
     for (p = 0; p < n; p++) {                                                             \
         const T* d = D + (Py_ssize_t) idx[p] * NB;                                        \
-        T wk = w[p], g, vk, l[16] = {0};                                                  \
+        T wk = w[p], g, l[16] = {0};                                                      \
         refset_prefetch32(D, idx, p, n_ahead, pf_bytes, 0);                               \
         if (o != NULL)                                                                    \
             for (b = 0; b < NB; b++) acc[b] += wk * d[b];                                 \
@@ -314,22 +312,14 @@ static inline void NAME(const T* x, const T* D, const int32_t* idx, T* w, T* v, 
             for (j = 0; j < 16; j++) l[j] += xl[b + j] * d[b + j];                        \
         for (j = 0; j < 8; j++) l[j] += l[j + 8];                                         \
         g = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));            \
-        if (coupled) {                                                                    \
-            vk = mu * v[p] - lr * (g + lam * wk);                                         \
-            v[p] = vk;                                                                    \
-            w[p] = wk + vk;                                                               \
-        } else {                                                                          \
-            vk = mu * v[p] - lr * g;                                                      \
-            v[p] = vk;                                                                    \
-            w[p] = wk + (vk - lam * wk);                                                  \
-        }                                                                                 \
+        SGD(w + p, v + p, g, lr, mu, lam, coupled);                                       \
     }                                                                                     \
     if (o != NULL)                                                                        \
         for (b = 0; b < NB; b++) o[b] = acc[b];                                           \
 }
-REFSET_BU_ROW_FIXED(refset_bu_row32_f, float, 32)
-REFSET_BU_ROW_FIXED(refset_bu_row32_d, double, 32)
-REFSET_BU_ROW_FIXED(refset_bu_row128_f, float, 128)
-REFSET_BU_ROW_FIXED(refset_bu_row128_d, double, 128)
+REFSET_BU_ROW_FIXED(refset_bu_row32_f, refset_sgd_f, float, 32)
+REFSET_BU_ROW_FIXED(refset_bu_row32_d, refset_sgd_d, double, 32)
+REFSET_BU_ROW_FIXED(refset_bu_row128_f, refset_sgd_f, float, 128)
+REFSET_BU_ROW_FIXED(refset_bu_row128_d, refset_sgd_d, double, 128)
 
 #endif  /* REFSET_KERNELS_H */
