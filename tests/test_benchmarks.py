@@ -143,8 +143,10 @@ def test_run_goes_on_without_torch(tmp_path):
             "sys.meta_path.insert(0, NoTorch())\n"
             f"sys.argv = {argv!r}\n"
             f"runpy.run_path({str(RUN)!r}, run_name='__main__')\n")
+    # cwd outside the checkout: ``python -c`` puts the working directory first on sys.path,
+    # where a source checkout's refset/ (without the compiled kernels) would shadow refset
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["torch"] == [{"skipped": TORCH_MISSING}]
