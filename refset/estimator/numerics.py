@@ -1,8 +1,10 @@
 r"""The numerics of :class:`refset.SparseMLP`: forward pass, loss, backpropagation and SGD.
 
 Activations are feature-major ``(n_features, batch)`` (see :mod:`refset.estimator.mlp`); every pass runs
-the backend's kernels (:mod:`refset.kernels.coo`, compiled twins in ``_ext/``).  The order in which
-the forward pass reads a layer's links is :func:`refset.estimator.layout.forward_order`.  Evaluation
+the backend's kernels (compiled twins in ``_ext/``): training reads each layer through its
+row-compressed index (:mod:`refset.kernels.csr`, PERFORMANCE §2.7), the column-ordered forward
+pass through :mod:`refset.kernels.coo`.  The order in which the forward pass reads a layer's
+links is :func:`refset.estimator.layout.forward_order`.  Evaluation
 (prediction, test metrics, Path-Weight's probe) runs in chunks of ``_EVAL_BATCH`` samples, fewer
 when a chunk's activations would exceed ``_EVAL_BYTES`` per layer.
 
