@@ -29,19 +29,14 @@ cdef extern from "refset_kernels.h":
                                float lam, int coupled) noexcept nogil
     void refset_sgd_zero_row_d(double* w, double* v, Py_ssize_t n, double lr, double mu,
                                double lam, int coupled) noexcept nogil
-    void refset_bu_row32_f(const float* x, const float* D, const int32_t* idx, float* w,
-                           float* v, Py_ssize_t n, Py_ssize_t n_ahead, float* o, float lr,
-                           float mu, float lam, int coupled, Py_ssize_t pf_bytes) noexcept nogil
-    void refset_bu_row32_d(const double* x, const double* D, const int32_t* idx, double* w,
-                           double* v, Py_ssize_t n, Py_ssize_t n_ahead, double* o, double lr,
-                           double mu, double lam, int coupled, Py_ssize_t pf_bytes) noexcept nogil
-    void refset_bu_row128_f(const float* x, const float* D, const int32_t* idx, float* w,
-                            float* v, Py_ssize_t n, Py_ssize_t n_ahead, float* o, float lr,
-                            float mu, float lam, int coupled, Py_ssize_t pf_bytes) noexcept nogil
-    void refset_bu_row128_d(const double* x, const double* D, const int32_t* idx, double* w,
-                            double* v, Py_ssize_t n, Py_ssize_t n_ahead, double* o, double lr,
-                            double mu, double lam, int coupled,
-                            Py_ssize_t pf_bytes) noexcept nogil
+    int refset_bu_row_fixed_f(Py_ssize_t B, const float* x, const float* D, const int32_t* idx,
+                              float* w, float* v, Py_ssize_t n, Py_ssize_t n_ahead, float* o,
+                              float lr, float mu, float lam, int coupled,
+                              Py_ssize_t pf_bytes) noexcept nogil
+    int refset_bu_row_fixed_d(Py_ssize_t B, const double* x, const double* D,
+                              const int32_t* idx, double* w, double* v, Py_ssize_t n,
+                              Py_ssize_t n_ahead, double* o, double lr, double mu, double lam,
+                              int coupled, Py_ssize_t pf_bytes) noexcept nogil
     void refset_fwd2_row_f(float x0, float x1, const int32_t* idx, const float* w,
                            Py_ssize_t n, float* out) noexcept nogil
     void refset_fwd2_row_d(double x0, double x1, const int32_t* idx, const double* w,
@@ -55,6 +50,17 @@ cdef inline void _bu2_row(floating x0, floating x1, const floating* D, const int
         refset_bu2_row_f(x0, x1, D, idx, w, v, n, o, lr, mu, lam, coupled)
     else:
         refset_bu2_row_d(x0, x1, D, idx, w, v, n, o, lr, mu, lam, coupled)
+
+
+cdef inline bint _bu_row_fixed(Py_ssize_t B, const floating* x, const floating* D,
+                               const int32_t* idx, floating* w, floating* v, Py_ssize_t n,
+                               Py_ssize_t n_ahead, floating* o, floating lr, floating mu,
+                               floating lam, bint coupled, Py_ssize_t pf) noexcept nogil:
+    """The row at a batch width with a fixed-size version (refset_kernels.h); False if none."""
+    if floating is float:
+        return refset_bu_row_fixed_f(B, x, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled, pf)
+    else:
+        return refset_bu_row_fixed_d(B, x, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled, pf)
 
 
 cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* idx,
@@ -166,21 +172,9 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
         elif B == 2:
             _bu2_row(x[0], x[1], D, indices + k0, values + k0, velocity + k0, k1 - k0, o,
                      lr, mu, lam, coupled)
-        elif B == 32 or B == 128:          # the same loop with the row in registers
-            if floating is float:
-                if B == 32:
-                    refset_bu_row32_f(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
-                                      k_end - k0, o, lr, mu, lam, coupled, pf)
-                else:
-                    refset_bu_row128_f(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
-                                       k_end - k0, o, lr, mu, lam, coupled, pf)
-            else:
-                if B == 32:
-                    refset_bu_row32_d(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
-                                      k_end - k0, o, lr, mu, lam, coupled, pf)
-                else:
-                    refset_bu_row128_d(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
-                                       k_end - k0, o, lr, mu, lam, coupled, pf)
+        elif _bu_row_fixed(B, x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
+                           k_end - k0, o, lr, mu, lam, coupled, pf):
+            pass                               # B = 32, 128: the loop below, row in registers
         else:
             for k in range(k0, k1):
                 refset_prefetch32(D, indices, k, k_end, pf, 0)
@@ -211,11 +205,11 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
     computed with the weights *before* the update, where the activation ``X`` is > 0, and 0
     elsewhere (ReLU' = 0; ``X`` is the previous layer's ReLU output).  A row whose
     activations are all zero is all 0, its gradients are 0, and its links need only the SGD
-    step and none of the deltas.  Pass None to skip the propagation (first layer).  At B = 2 each row's sum is taken in
-    eight interleaved partial sums (``refset_kernels.h``); otherwise link by link in row
-    order, as ``coo_backward_update`` on canonical links.  With ``threads > 1`` each thread
-    takes a range of rows with about the same number of links; a row's sums never depend on
-    the thread count.
+    step and none of the deltas.  Pass None to skip the propagation (first layer).  At B = 2
+    each row's sum is taken in eight interleaved partial sums (``refset_kernels.h``);
+    otherwise link by link in row order, as ``coo_backward_update`` on canonical links.
+    With ``threads > 1`` each thread takes a range of rows with about the same number of
+    links; a row's sums never depend on the thread count.
 
     ``X_next`` (n_in, B') and ``out_next`` (n_out, B'), given together, fuse the next
     batch's forward product of this layer: ``out_next`` receives ``csr_forward(X_next, ...)``

@@ -149,7 +149,8 @@ static inline void NAME(T x0, T x1, const T* D, const int32_t* idx, T* w, T* v, 
 REFSET_BU2_ROW_SCALAR(refset_bu2_tail_f, refset_sgd_f, float)
 REFSET_BU2_ROW_SCALAR(refset_bu2_tail_d, refset_sgd_d, double)
 
-#define REFSET_LANE_SUM(a) (((a)[0] + (a)[4]) + ((a)[1] + (a)[5])) + (((a)[2] + (a)[6]) + ((a)[3] + (a)[7]))
+#define REFSET_LANE_SUM(a) \
+    ((((a)[0] + (a)[4]) + ((a)[1] + (a)[5])) + (((a)[2] + (a)[6]) + ((a)[3] + (a)[7])))
 
 static inline void refset_bu2_row_f(float x0, float x1, const float* D, const int32_t* idx,
                                     float* w, float* v, Py_ssize_t n, float* o,
@@ -291,7 +292,7 @@ REFSET_FWD2_ROW(refset_fwd2_row_d, double)
  * keeps in vector registers instead of reloading them from memory for every link.  NB is a
  * multiple of 16, so REFSET_DOT's tail is empty.  o: the row of W D (zeroed) or NULL;
  * n_ahead: links of the layer from this row's first on (the prefetch looks across rows). */
-#define REFSET_BU_ROW_FIXED(NAME, SGD, T, NB)                                                                                               \
+#define REFSET_BU_ROW_FIXED(NAME, SGD, T, NB)                                             \
 static inline void NAME(const T* x, const T* D, const int32_t* idx, T* w, T* v,            \
                         Py_ssize_t n, Py_ssize_t n_ahead, T* o, T lr, T mu, T lam,         \
                         int coupled, Py_ssize_t pf_bytes) {                                \
@@ -321,5 +322,22 @@ REFSET_BU_ROW_FIXED(refset_bu_row32_f, refset_sgd_f, float, 32)
 REFSET_BU_ROW_FIXED(refset_bu_row32_d, refset_sgd_d, double, 32)
 REFSET_BU_ROW_FIXED(refset_bu_row128_f, refset_sgd_f, float, 128)
 REFSET_BU_ROW_FIXED(refset_bu_row128_d, refset_sgd_d, double, 128)
+
+/* The fixed-width row for batch width B, if there is one: returns 1 when B is 32 or 128
+   (row done), 0 otherwise (the caller runs the general loop). */
+#define REFSET_BU_ROW_FIXED_ANY(NAME, T, ROW32, ROW128)                                   \
+static inline int NAME(Py_ssize_t B, const T* x, const T* D, const int32_t* idx, T* w,     \
+                       T* v, Py_ssize_t n, Py_ssize_t n_ahead, T* o, T lr, T mu, T lam,    \
+                       int coupled, Py_ssize_t pf_bytes) {                                 \
+    if (B == 32)                                                                          \
+        ROW32(x, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled, pf_bytes);            \
+    else if (B == 128)                                                                    \
+        ROW128(x, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled, pf_bytes);           \
+    else                                                                                  \
+        return 0;                                                                         \
+    return 1;                                                                             \
+}
+REFSET_BU_ROW_FIXED_ANY(refset_bu_row_fixed_f, float, refset_bu_row32_f, refset_bu_row128_f)
+REFSET_BU_ROW_FIXED_ANY(refset_bu_row_fixed_d, double, refset_bu_row32_d, refset_bu_row128_d)
 
 #endif  /* REFSET_KERNELS_H */

@@ -213,3 +213,22 @@ def test_fused_training_equals_unfused(dtype, global_seed):
             same(va, vb)
         for ba, bb in zip(a.biases_, b.biases_):
             same(ba, bb)
+
+
+@pytest.mark.parametrize("B", [2, 16, 128])
+def test_coo_forward_reads_weights_through_perm(kernels, dtype, global_seed, B):
+    """``coo_forward(..., perm)`` reads link k's weight as ``values[perm[k]]``: the same result
+    as gathering the values first (bit for bit), on links in column or tiled order."""
+    from refset.estimator.layout import tiled_order
+
+    rng = np.random.default_rng(global_seed)
+    W, _ = _layer(rng, 300, 200, 8.0, dtype)
+    X = rng.standard_normal((300, B)).astype(dtype)
+    for tile_rows in (300, 70):
+        perm = tiled_order(W, tile_rows)
+        rows, cols = W.rows[perm], W.cols[perm]
+        a = kernels.coo_forward(X, rows, cols, W.values, np.empty((200, B), dtype), 1, perm)
+        b = kernels.coo_forward(X, rows, cols, W.values[perm], np.empty((200, B), dtype), 1)
+        assert a.tobytes() == b.tobytes()
+    with pytest.raises(ValueError, match="inconsistent"):
+        kernels.coo_forward(X, rows, cols, W.values, np.empty((200, B), dtype), 1, perm[:-1])

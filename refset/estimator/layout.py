@@ -1,7 +1,7 @@
 """The memory layout of the forward pass: the order in which it reads a layer's links.
 
 A part of :class:`refset.SparseMLP`, which caches the order of each layer
-(``_forward_links`` in :mod:`refset.estimator.numerics`).  :mod:`refset.estimator.mlp` re-exports
+(``_forward_plan`` in :mod:`refset.estimator.numerics`).  :mod:`refset.estimator.mlp` re-exports
 :func:`forward_order` and its constants.
 
 Notes

@@ -23,7 +23,7 @@ Deviations
 import numpy as np
 
 from ..kernels import backend as _backend
-from ..kernels.csr import MAX_COLUMNS, csr_index
+from ..kernels.csr import csr_index
 from .layout import forward_tile_rows, tiled_order
 from .._validation import check_finite_2d, check_labels
 from .methods import linear_decay
@@ -51,13 +51,19 @@ def _batch_sum(D):
 def _add_bias(Z, b):
     """``Z += b[:, None]`` for a feature-major (n, B) array.
 
-    Broadcasting ``b`` along a short last axis makes numpy loop n times over B elements
-    (~25 µs on (3000, 2)); small batches add it column by column, the same sums."""
+    Broadcasting ``b`` along a short last axis makes numpy loop n times over B elements;
+    small batches add it column by column instead (the same sums, fewer loop turns)."""
     if Z.shape[1] <= 4:
         for j in range(Z.shape[1]):
             Z[:, j] += b
     else:
         Z += b[:, None]
+
+
+def _tiled(W, tile_rows):
+    """``W``'s links by (tile, column, row): the permutation and the permuted rows, cols."""
+    perm = tiled_order(W, tile_rows)
+    return perm, W.rows[perm], W.cols[perm]
 
 
 class _Numerics:
@@ -72,60 +78,44 @@ class _Numerics:
     """
 
     def _refresh_caches(self, index=None):
-        """Forget the per-layer link orders (recomputed on demand by :meth:`_forward_links`)."""
+        """Forget the per-layer link orders (rebuilt on demand by :meth:`_layer_cache`)."""
         if index is None:
             self._fwd = [{} for _ in self.layers_]
         else:
             self._fwd[index] = {}
 
-    def _forward_links(self, l, batch, itemsize):
-        """Layer ``l``'s links in :func:`~refset.estimator.layout.forward_order`: (permutation or None,
-        rows, cols).
+    def _layer_cache(self, l, key, build):
+        """``build(W)`` for layer ``l``, cached under ``key`` until the topology changes.
 
-        Each order (rows per tile) is sorted once and cached until the layer's topology
-        changes, so batches of different widths (training, the last batch, evaluation)
-        switch between cached orders."""
+        Each entry also remembers the ``rows`` and ``cols`` arrays it was built from and is
+        rebuilt when they are not the layer's any more, so a layer replaced from outside is
+        never read through a stale order."""
         W = self.layers_[l]
-        tile_rows = forward_tile_rows(W, batch, itemsize, threads=self.threads)
-        if tile_rows is None:
-            return None, W.rows, W.cols
-        cache = self._fwd[l]
-        if tile_rows not in cache:
-            perm = tiled_order(W, tile_rows)
-            cache[tile_rows] = (perm, W.rows[perm], W.cols[perm])
-        return cache[tile_rows]
+        hit = self._fwd[l].get(key)
+        if hit is None or hit[0] is not W.rows or hit[1] is not W.cols:
+            hit = self._fwd[l][key] = (W.rows, W.cols, build(W))
+        return hit[2]
 
     def _csr_links(self, l):
-        """Layer ``l``'s row pointer and int32 column indices (:func:`~refset.kernels.csr.csr_index`),
-        or None when its columns do not fit 32 bits.
-
-        Cached until the layer's topology changes; the cache also checks that ``rows`` and
-        ``cols`` are still the arrays it was built from, so a layer replaced from outside
-        is never read through a stale index."""
-        W = self.layers_[l]
-        cache = self._fwd[l]
-        hit = cache.get("csr")
-        if hit is None or hit[0] is not W.rows or hit[1] is not W.cols:
-            index = csr_index(W.rows, W.cols, *W.shape) if W.shape[1] <= MAX_COLUMNS else None
-            hit = cache["csr"] = (W.rows, W.cols, index)
-        return hit[2]
+        """Layer ``l``'s row pointer and int32 column indices (:func:`~refset.kernels.csr.csr_index`).
+        (A layer wider than 2**31 - 1 columns, which the memory check refuses long before,
+        would raise here.)"""
+        return self._layer_cache(l, "csr", lambda W: csr_index(W.rows, W.cols, *W.shape))
 
     def _forward_plan(self, l, batch, itemsize):
         """How layer ``l``'s forward pass reads a batch ``batch`` wide: ``(csr, None)`` with the
-        row-compressed index when it reads the links in canonical order
-        (:func:`~refset.estimator.layout.forward_order` gives None), else ``(None, (perm, rows,
-        cols))`` from :meth:`_forward_links`.  Cached per width (a training step asks for it
-        once per layer, and at batch size 2 Python's share of the step counts)."""
-        W = self.layers_[l]
-        key = ("plan", batch, itemsize, self.threads)
-        plan = self._fwd[l].get(key)
-        if plan is None or plan[0] is not W.rows or plan[1] is not W.cols:
-            csr = None
-            if forward_tile_rows(W, batch, itemsize, threads=self.threads) is None:
-                csr = self._csr_links(l)
-            coo = None if csr is not None else self._forward_links(l, batch, itemsize)
-            plan = self._fwd[l][key] = (W.rows, W.cols, csr, coo)
-        return plan[2], plan[3]
+        row-compressed index when :func:`~refset.estimator.layout.forward_order` keeps the
+        canonical order, else ``(None, (perm, rows, cols))``, the links by (tile, column, row).
+
+        Each tiled order is sorted once per topology and shared by the widths that use it
+        (training, the last batch, evaluation); the plan itself is cached per width, since a
+        training step asks for it once per layer and at batch size 2 Python's share counts."""
+        def plan(W):
+            tile_rows = forward_tile_rows(W, batch, itemsize, threads=self.threads)
+            if tile_rows is None:
+                return self._csr_links(l), None
+            return None, self._layer_cache(l, ("tiles", tile_rows), lambda W: _tiled(W, tile_rows))
+        return self._layer_cache(l, ("plan", batch, itemsize, self.threads), plan)
 
     def _forward(self, A, kernels, *, train=False, rng=None, Z0=None, keep=True):
         """Feature-major forward pass; returns the activations of every layer and masks.
@@ -250,23 +240,16 @@ class _Numerics:
             vw = self.velocities_[l][0]
             prev = np.empty_like(acts[l]) if l > 0 else None
             gb = _batch_sum(delta)
-            csr = self._csr_links(l)
-            if csr is not None:
-                nxt = {}
-                if (l == 0 and A_next is not None and self.threads == 1
-                        and self._forward_plan(0, A_next.shape[1], A_next.itemsize)[0]
-                        is not None):
-                    Z0 = np.empty((W.shape[1], A_next.shape[1]), dtype=A_next.dtype)
-                    nxt = {"X_next": A_next, "out_next": Z0}
-                kernels.csr_backward_update(acts[l], delta, *csr, W.values, vw, prev, eta, mu,
-                                            lam, coupled, self.threads, **nxt)
-            else:
-                kernels.coo_backward_update(acts[l], delta, W.rows, W.cols, W.values, vw,
-                                            prev, eta, mu, lam, coupled, self.threads)
+            nxt = {}
+            if (l == 0 and A_next is not None and self.threads == 1
+                    and self._forward_plan(0, A_next.shape[1], A_next.itemsize)[0] is not None):
+                Z0 = np.empty((W.shape[1], A_next.shape[1]), dtype=A_next.dtype)
+                nxt = {"X_next": A_next, "out_next": Z0}
+            # prev comes back through ReLU' already (csr_backward_update); dropout remains
+            kernels.csr_backward_update(acts[l], delta, *self._csr_links(l), W.values, vw, prev,
+                                        eta, mu, lam, coupled, self.threads, **nxt)
             self._update_bias(l, gb, eta)
             if l > 0:
-                if csr is None:          # csr_backward_update applies ReLU' itself
-                    prev *= acts[l] > 0
                 if masks[l - 1] is not None:
                     prev *= masks[l - 1]
                 delta = prev

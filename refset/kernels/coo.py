@@ -57,6 +57,8 @@ def coo_forward(X, rows, cols, values, out, threads=1, perm=None):
     out : ndarray of shape (n_out, B)
     """
     if perm is not None:
+        if perm.shape != rows.shape or values.shape != rows.shape:
+            raise ValueError("coo_forward: inconsistent shapes of perm and values")
         values = values[perm]
     out[...] = 0
     np.add.at(out, cols, values[:, None] * X[rows])

@@ -14,6 +14,21 @@ Each kernel is defined as its COO counterpart (:mod:`refset.kernels.coo`) on the
 links; the compiled twins may sum in another order (documented there), so results agree to
 rounding (float64 to rtol 1e-12, float32 to 1e-5).
 
+Deviations
+----------
+Choices of these kernels that their COO counterparts do not make (PERFORMANCE §2.7):
+
+- ``csr_backward_update`` returns the next delta *through ReLU'*, :math:`(W D) \odot [X >
+  0]`, not :math:`W D`: it is the training step of a ReLU network, and the model would
+  multiply by the derivative next anyway.  Entries are set to 0, not multiplied by 0, so an
+  infinite or NaN product where ``X`` is 0 gives 0 (the model had diverged before).
+- The compiled twin skips rows whose activations are all zero (no delta is read, the links
+  get only their SGD step with gradient 0).  Against the numpy twin this can change only the
+  sign of a zero, or hide a non-finite weight in such a row.
+- At B = 2 the compiled ``csr_backward_update`` sums each row's share of :math:`W D` in eight
+  interleaved partial sums (``_ext/refset_kernels.h``) instead of link by link: the last
+  bits differ from ``coo_backward_update``, the same in every build and on any thread count.
+
 Examples
 --------
 >>> import numpy as np
