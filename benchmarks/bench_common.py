@@ -148,6 +148,36 @@ def spawn_worker(script, cfg, env):
     return None, f"worker exited with {proc.returncode}: {tail}"
 
 
+def run_interleaved(script, jobs, repeats, env, label, log, summary, failed=None):
+    """Every job ``repeats`` times, round-robin (run 1 of each, then run 2, ...), each run in
+    a fresh process (:func:`spawn_worker`).
+
+    ``jobs`` maps an implementation's name to its worker configuration; one that fails is
+    not run again, and names already in ``failed`` are not run at all.  ``summary(result)``
+    is the text logged after each run.  Returns ``(runs, failed, errors)``: the results per
+    implementation (each with its ``process_seconds``), the failure message per
+    implementation, and one line per failure for the run's error list.
+    """
+    runs = {impl: [] for impl in jobs}
+    failed, errors = dict(failed or {}), []
+    for rep in range(repeats):
+        for impl, job in jobs.items():
+            if impl in failed:
+                continue
+            t0 = time.perf_counter()
+            res, error = spawn_worker(script, job, env)
+            if error is not None:
+                failed[impl] = error
+                errors.append(f"{label} {impl}: {error}")
+                log(f"  {label} {impl}: FAILED ({error.splitlines()[0]})")
+                continue
+            res["process_seconds"] = time.perf_counter() - t0
+            runs[impl].append(res)
+            log(f"  {label} {impl} run {rep + 1}: {summary(res)} "
+                f"(process {res['process_seconds']:.1f} s)")
+    return runs, failed, errors
+
+
 def print_result(result):
     """A worker's result: one JSON line on stdout, marked for :func:`spawn_worker`."""
     print(RESULT_MARK + json.dumps(result), flush=True)

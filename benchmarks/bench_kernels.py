@@ -14,9 +14,9 @@ Implementations timed round-robin (see ``bench_common.median_times``):
   links in ``refset.estimator.mlp.forward_order`` -- canonical on one thread below B = 128
   (``csr_forward``, PERFORMANCE §2.7), else by destination column, in cache tiles of input
   rows when the input is large, the weights read through the permutation (``coo_forward``
-  with ``perm``, as the model does every batch).  ``cython t1 col`` is the one-thread forward on column-sorted links without tiles
-  or gather (the kernel alone, PERFORMANCE §2's design); ``cython t1 row`` the one-thread
-  forward on canonical links.
+  with ``perm``, as the model does every batch).  ``cython t1 col`` is the one-thread
+  forward on column-sorted links without tiles or gather (the kernel alone, PERFORMANCE
+  §2's design); ``cython t1 row`` the one-thread forward on canonical links.
 - ``numpy twin``: refset's normative numpy kernels (``np.add.at`` and gather + einsum).
 - ``scipy csr`` / ``scipy csc``: the same product with scipy.sparse, the sparse operand
   (Wᵀ for forward, W for backward) stored in CSR or CSC and the dense operand in the
@@ -63,7 +63,7 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
 
     def model_forward(t):
         """The forward product as SparseMLP computes it on t threads (its link order is
-        computed once, outside the timing; the gather of the values is timed)."""
+        computed once, outside the timing)."""
         order = forward_order(W, B, dt.itemsize, threads=t)
         out = np.empty((n_out, B), dt)
         if order is None:                   # canonical order: the row-compressed kernel
@@ -72,7 +72,7 @@ def _candidates(op, W, X, D, threads, *, with_twin, with_baselines, dense, scipy
         p = order[1]
         r, c = rows[p], cols[p]
         return lambda: cy.coo_forward(X, r, c, vals, out, t, p)
-    cands, outs = {}, {}
+    cands = {}
     try:
         cy = refset.get_kernels("cython")
     except ImportError:                    # no compiled extension: time the rest

@@ -6,7 +6,7 @@ float64) beside refset with ``fidelity="paper"`` on COIL20 and TOX-171, the same
 standardised arrays, through ``experiments/set_original.py``: the checkout is copied to a
 temporary directory, patched there (two one-line fixes) and built once; it is never copied
 into this repository.  Runs alternate original, refset, each in a fresh process (this
-benchmark re-run with ``--_worker``, :func:`bench_common.spawn_worker`) on one thread.
+benchmark re-run with ``--_worker``, :func:`bench_common.run_interleaved`) on one thread.
 
 Per run, each epoch is split into training, evaluation and topology update (the original's
 own timers; refset's ``history_``), and CPU seconds are recorded beside wall seconds.  Peak
@@ -18,10 +18,9 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_common import format_table, print_result, spawn_worker, vm_status_kib
+from bench_common import format_table, print_result, run_interleaved, vm_status_kib
 from bench_peers import ONE_THREAD, peer_settings
 
 __all__ = ["check_original_code", "run_original", "original_table", "worker_main"]
@@ -96,26 +95,13 @@ def run_original(path, mode, data_dir, seed, script, log):
                              "skipped": f"data not found ({dataset}.mat in {data_dir})"}
                             for impl in ORIGINAL_IMPLS]
                 continue
-            runs = {impl: [] for impl in ORIGINAL_IMPLS}
-            failed = {}
-            for rep in range(cfg["repeats"]):
-                for impl in ORIGINAL_IMPLS:
-                    if impl in failed:
-                        continue
-                    job = dict(section="original", impl=impl, dataset=dataset,
+            jobs = {impl: dict(section="original", impl=impl, dataset=dataset,
                                data_dir=data_dir, seed=seed, epochs=cfg["epochs"], built=built)
-                    t0 = time.perf_counter()
-                    res, error = spawn_worker(script, job, env)
-                    if error is not None:
-                        failed[impl] = error
-                        errors.append(f"original {dataset} {impl}: {error}")
-                        log(f"  original {dataset} {impl}: FAILED ({error.splitlines()[0]})")
-                        continue
-                    res["process_seconds"] = time.perf_counter() - t0
-                    runs[impl].append(res)
-                    log(f"  original {dataset} {impl} run {rep + 1}: "
-                        f"{_phases(res, 'seconds')['epoch']:.3g} s/epoch "
-                        f"(process {res['process_seconds']:.1f} s)")
+                    for impl in ORIGINAL_IMPLS}
+            runs, failed, errs = run_interleaved(
+                script, jobs, cfg["repeats"], env, f"original {dataset}", log,
+                lambda res: f"{_phases(res, 'seconds')['epoch']:.3g} s/epoch")
+            errors += errs
             records += _original_records(dataset, runs, failed, cfg)
     finally:
         shutil.rmtree(work, ignore_errors=True)

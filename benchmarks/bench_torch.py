@@ -24,7 +24,7 @@ Only the training pass is compared: forward, loss, backward and SGD over an epoc
 refset runs with ``update_interval`` past the last epoch, so there is no topology update (it is
 measured in the training and topology sections) and all three train the identical network;
 there is no evaluation pass.  Each implementation trains in its own fresh process (this
-benchmark re-run with ``--_worker``, :func:`bench_common.spawn_worker`), repetitions interleaved
+benchmark re-run with ``--_worker``, :func:`bench_common.run_interleaved`), repetitions interleaved
 (refset, dense, sparse; refset, dense, sparse; ...).  Epoch 1 of every run warms up; the
 epochs after it are timed.  A dense peer whose estimated memory (weights, mask, gradient and
 momentum, plus activations) exceeds ``memory_cap_gib`` is not started.
@@ -36,10 +36,10 @@ the resident set at that moment.
 import gc
 import os
 import statistics
-import time
 import warnings
 
-from bench_common import format_table, print_result, reset_peak, spawn_worker, vm_status_kib
+from bench_common import (format_table, print_result, reset_peak, run_interleaved,
+                          vm_status_kib)
 from bench_peers import ONE_THREAD, peer_settings
 from bench_torch_models import DensePeer, SparsePeer, TorchData, train_torch
 from bench_training import load_data
@@ -220,32 +220,24 @@ def run_torch(mode, data_dir, seed, script, log, memory_cap_gib=None):
     env = dict(os.environ, **ONE_THREAD)
     records, errors = [], []
     for w in torch_workloads(mode, data_dir, seed):
-        runs = {impl: [] for impl in IMPLS}
         failed = {}
         widths = [w["n_features"], *w["hidden"], w["n_classes"]]
         need = dense_bytes(widths, w["batch_size"], 4 if w["dtype"] == "float32" else 8)
         if need > cap * 2**30:
             failed["torch dense"] = (f"not run: needs {need / 2**30:.1f} GiB (estimate; cap "
                                      f"{cap:g} GiB)")
-        for rep in range(w["repeats"]):
-            for impl in IMPLS:
-                if impl in failed:
-                    continue
-                t0 = time.perf_counter()
-                res, error = spawn_worker(script, dict(w, section="torch", impl=impl), env)
-                if error is not None:
-                    failed[impl] = error
-                    errors.append(f"torch {w['name']} {impl}: {error}")
-                    log(f"  torch {w['name']} {impl}: FAILED ({error.splitlines()[0]})")
-                    continue
-                res["process_seconds"] = time.perf_counter() - t0
-                runs[impl].append(res)
-                timed = res["history"][1:] or res["history"]
-                log(f"  torch {w['name']} {impl} run {rep + 1}: "
-                    f"{statistics.mean(h['seconds_train'] for h in timed):.3g} s/epoch measured "
-                    f"(process {res['process_seconds']:.1f} s)")
+        jobs = {impl: dict(w, section="torch", impl=impl) for impl in IMPLS}
+        runs, failed, errs = run_interleaved(
+            script, jobs, w["repeats"], env, f"torch {w['name']}", log,
+            lambda res: f"{_train_seconds(res):.3g} s/epoch measured", failed)
+        errors += errs
         records += _torch_records(w, runs, failed, widths, need)
     return records, errors
+
+
+def _train_seconds(res):
+    """Mean training seconds per epoch of one run, without the warm-up epoch when there are more."""
+    return statistics.mean(h["seconds_train"] for h in (res["history"][1:] or res["history"]))
 
 
 def _torch_records(w, runs, failed, widths, need):

@@ -95,11 +95,12 @@ def kernel_table(records, threads):
              "refset time (> 1 means refset is faster)",
              "scipy baseline = faster of csr/csc; scipy.sparse has no SDDMM, so for "
              "'gradient' xscipy is against the numpy twin (gather + einsum)",
-             "t1, tN: one and N threads, called as SparseMLP calls them (forward at B >= "
-             f"{COLUMN_ORDER_MIN_BATCH} or N > 1: links in refset.estimator.mlp.forward_order -- by "
-             "column, in cache tiles when the input is large -- the values gathered into that "
-             "order inside the timed call); t1col: forward on column-sorted links without "
-             "tiles or gather; t1row: forward on canonical links"]
+             "t1, tN: one and N threads, called as SparseMLP calls them (forward on one "
+             f"thread below B = {COLUMN_ORDER_MIN_BATCH}: csr_forward on the canonical links; "
+             "otherwise coo_forward on the links in refset.estimator.mlp.forward_order -- by "
+             "column, in cache tiles when the input is large -- reading the weights through "
+             "the permutation); t1col: coo_forward on column-sorted links, no tiles, no "
+             "permutation; t1row: coo_forward on canonical links"]
     return format_table("kernels", headers, rows, notes)
 
 

@@ -126,7 +126,8 @@ def test_torch_section_skipped_without_torch(monkeypatch):
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     monkeypatch.setattr(sys, "meta_path", [_NoTorch(), *sys.meta_path])
     spawned = []
-    monkeypatch.setattr(bench_torch, "spawn_worker", lambda *args: spawned.append(args))
+    monkeypatch.setattr(_bench_module(monkeypatch, "bench_common"), "spawn_worker",
+                        lambda *args: spawned.append(args))
     records, errors = bench_torch.run_torch("tiny", None, 0, RUN, lambda message: None)
     assert records == [{"skipped": TORCH_MISSING}] and errors == [] and not spawned
     assert TORCH_MISSING in bench_torch.torch_table(records)
@@ -177,7 +178,7 @@ def test_dense_peer_over_the_memory_cap_is_not_run(monkeypatch):
         jobs.append(cfg["impl"])
         return _fake_worker(script, cfg, env)
 
-    monkeypatch.setattr(bench_torch, "spawn_worker", spawn)
+    monkeypatch.setattr(_bench_module(monkeypatch, "bench_common"), "spawn_worker", spawn)
     records, errors = bench_torch.run_torch("tiny", None, 0, RUN, lambda message: None,
                                             memory_cap_gib=1e-6)
     assert errors == [] and "torch dense" not in jobs
