@@ -446,7 +446,6 @@ def _cht_panels(run, history, epochs):
     fig.suptitle(run.title("CHT"))
     opts = run.options()
     mask = _reached(history, "frozen")
-    frozen = _per_layer(history, "frozen")
     n_sparse = max((sum(f is not None for f in rec["frozen"]) for rec in history
                     if isinstance(rec.get("frozen"), list)), default=0)
     if not n_sparse:
