@@ -80,6 +80,26 @@ static inline __attribute__((always_inline)) void NAME(                       \
 REFSET_PREFETCH(refset_prefetch, int64_t)
 REFSET_PREFETCH(refset_prefetch32, int32_t)
 
+/* Prefetch the rows (row_bytes long) of the links k, k+1, ... of a column tile: at most
+   REFSET_PF_RUN of them, before k1 and with columns below c1.  The column-tiled forward
+   pass of _csr.pyx calls it for the next row's run while it works on a row: a tile's runs
+   are short (a few links), and the link-ahead prefetch above would reach into other tiles. */
+#ifndef REFSET_PF_RUN
+#define REFSET_PF_RUN 16
+#endif
+static inline __attribute__((always_inline)) void refset_prefetch_run(
+        const void* base, const int32_t* idx, Py_ssize_t k, Py_ssize_t k1, int32_t c1,
+        Py_ssize_t row_bytes, int write) {
+    Py_ssize_t e = k + REFSET_PF_RUN < k1 ? k + REFSET_PF_RUN : k1, i;
+    for (; k < e && idx[k] < c1; k++) {
+        const char* c = (const char*) base + (Py_ssize_t) idx[k] * row_bytes;
+        if (write)
+            for (i = 0; i < row_bytes; i += 64) __builtin_prefetch(c + i, 1, 3);
+        else
+            for (i = 0; i < row_bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
+    }
+}
+
 /* ---- SGD with momentum and weight decay on one link, as refset.kernels.coo.sgd_update -----
  *     original (the SET code): v = mu v - lr g;             w = w + (v - lam w)
  *     coupled:                 v = mu v - lr (g + lam w);   w = w + v

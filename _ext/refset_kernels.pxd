@@ -18,6 +18,8 @@ cdef extern from "refset_kernels.h":
                          Py_ssize_t row_bytes, int write) noexcept nogil
     void refset_prefetch32(const void* base, const int32_t* idx, Py_ssize_t k, Py_ssize_t k1,
                            Py_ssize_t row_bytes, int write) noexcept nogil
+    void refset_prefetch_run(const void* base, const int32_t* idx, Py_ssize_t k, Py_ssize_t k1,
+                             int32_t c1, Py_ssize_t row_bytes, int write) noexcept nogil
 
 
 cdef inline floating _dot(const floating* x, const floating* d, Py_ssize_t n) noexcept nogil:

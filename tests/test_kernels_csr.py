@@ -167,6 +167,53 @@ def test_b2_lanes_are_the_specified_order(dtype, global_seed):
     assert sequential_differs > 0          # the order is visible in these sums
 
 
+@pytest.fixture
+def small_tiles():
+    """The compiled CSR module with 4 KiB column tiles, so that small layers are tiled."""
+    from refset.kernels import backend as _backend
+
+    if not _backend.compiled_available():
+        pytest.skip("compiled extension not built")
+    from refset.kernels import _csr_cy
+
+    yield _csr_cy
+    _csr_cy._tile_bytes(8 << 20)
+
+
+@pytest.mark.parametrize("B", [2, 16, 32, 37])
+def test_column_tiles_change_no_bit(small_tiles, dtype, global_seed, B):
+    """csr_forward and the fused next product give the same bits in column tiles (a
+    few columns each; B = 2 rows are narrower than a cache line and never tiled) as in one
+    pass, on one thread and two; and the tiled forward matches the numpy twin to rounding."""
+    from refset import get_kernels
+
+    cy, twin = small_tiles, get_kernels("numpy")
+    rng = np.random.default_rng(global_seed)
+    W, indptr, indices, X, D = _case(rng, 400, 700, B, dtype, eps=12.0)
+    X_next = X[rng.permutation(400)]
+    cy._tile_bytes(4096)
+    tiled = cy._tile_columns(700, B, np.dtype(dtype).itemsize) < 700
+    assert tiled == (B > 2)
+    states = []
+    for tile_bytes in (8 << 20, 4096):
+        cy._tile_bytes(tile_bytes)
+        for threads in (1, 2):
+            out = cy.csr_forward(X, indptr, indices, W.values, np.empty((700, B), dtype))
+            w, v = W.values.copy(), np.zeros(W.nnz, dtype)
+            prev, out_next = np.empty((400, B), dtype), np.empty((700, B), dtype)
+            cy.csr_backward_update(X, D, indptr, indices, w, v, prev, 0.05, 0.9, 1e-3, True,
+                                   threads, X_next=X_next, out_next=out_next)
+            states.append([a.tobytes() for a in (out, w, v, prev, out_next)])
+    assert all(state == states[0] for state in states[1:])
+    assert_allclose(out, twin.csr_forward(X, indptr, indices, W.values, np.empty((700, B), dtype)),
+                    rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+def test_tile_bytes_refuses_nonpositive(small_tiles):
+    with pytest.raises(ValueError, match="positive"):
+        small_tiles._tile_bytes(0)
+
+
 def test_shape_errors(kernels):
     W = erdos_renyi_layer(10, 8, 2, np.random.default_rng(0))
     indptr, indices = csr_index(W.rows, W.cols, 10, 8)
