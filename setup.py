@@ -25,7 +25,8 @@ import sys
 from setuptools import Extension, setup
 
 KERNELS = {"refset.kernels._coo_cy": "_ext/_coo.pyx", "refset.kernels._csr_cy": "_ext/_csr.pyx",
-           "refset.kernels._paths_cy": "_ext/_paths.pyx", "refset.kernels._ch3_cy": "_ext/_ch3.pyx"}
+           "refset.kernels._paths_cy": "_ext/_paths.pyx", "refset.kernels._ch3_cy": "_ext/_ch3.pyx",
+           "refset.kernels._rows_cy": "_ext/_rows.pyx"}
 
 
 def _extensions():

@@ -30,7 +30,8 @@ from refset.kernels import backend
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
-MODULES = ("refset.kernels._coo_cy", "refset.kernels._ch3_cy")
+MODULES = ("refset.kernels._coo_cy", "refset.kernels._csr_cy", "refset.kernels._rows_cy",
+           "refset.kernels._ch3_cy")
 
 
 def _requirements():

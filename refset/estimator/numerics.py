@@ -3,7 +3,8 @@ r"""The numerics of :class:`refset.SparseMLP`: forward pass, loss, backpropagati
 Activations are feature-major ``(n_features, batch)`` (see :mod:`refset.estimator.mlp`); every pass runs
 the backend's kernels (compiled twins in ``_ext/``): training reads each layer through its
 row-compressed index (:mod:`refset.kernels.csr`, PERFORMANCE §2.7), the column-ordered forward
-pass through :mod:`refset.kernels.coo`.  The order in which the forward pass reads a layer's
+pass through :mod:`refset.kernels.coo`; bias, ReLU and bias gradients through
+:mod:`refset.kernels.rows`.  The order in which the forward pass reads a layer's
 links is :func:`refset.estimator.layout.forward_order`.  Evaluation
 (prediction, test metrics, Path-Weight's probe) runs in chunks of ``_EVAL_BATCH`` samples, fewer
 when a chunk's activations would exceed ``_EVAL_BYTES`` per layer.
@@ -32,32 +33,6 @@ _EVAL_BATCH = 256        # measured: larger eval batches push activations out of
 #: At most this many bytes of activations per layer and evaluation chunk: 256 samples of a
 #: million-neuron network (3 x 333,334, float32) would hold 1 GiB of activations at once.
 _EVAL_BYTES = 128 << 20
-
-
-def _batch_sum(D):
-    """Row sums of a feature-major (n, B) array: the bias gradient.
-
-    ``D.sum(axis=1)`` costs ~50 µs on a (3000, 2) array (a strided reduction); at B = 2
-    that is 10 % of a reference-configuration step, so small batches add columns directly.
-    """
-    if D.shape[1] <= 4:
-        out = D[:, 0] + D[:, 1] if D.shape[1] > 1 else D[:, 0].copy()
-        for b in range(2, D.shape[1]):
-            out += D[:, b]
-        return out
-    return D.sum(axis=1)
-
-
-def _add_bias(Z, b):
-    """``Z += b[:, None]`` for a feature-major (n, B) array.
-
-    Broadcasting ``b`` along a short last axis makes numpy loop n times over B elements;
-    small batches add it column by column instead (the same sums, fewer loop turns)."""
-    if Z.shape[1] <= 4:
-        for j in range(Z.shape[1]):
-            Z[:, j] += b
-    else:
-        Z += b[:, None]
 
 
 def _tiled(W, tile_rows):
@@ -137,9 +112,8 @@ class _Numerics:
                 else:
                     perm, rows_f, cols_f = coo
                     kernels.coo_forward(A, rows_f, cols_f, W.values, Z, self.threads, perm)
-            _add_bias(Z, b)
+            kernels.add_bias(Z, b, l < last)          # and the ReLU of hidden layers
             if l < last:
-                np.maximum(Z, 0, out=Z)
                 if train and self.dropout > 0:
                     keep = 1.0 - float(self.dropout)
                     mask = (rng.random(Z.shape) < keep).astype(A.dtype) / A.dtype.type(keep)
@@ -209,7 +183,7 @@ class _Numerics:
             W = self.layers_[l]
             gw = np.empty_like(W.values)
             kernels.coo_gradient(acts[l], delta, W.rows, W.cols, gw, self.threads)
-            grads[l] = (gw, _batch_sum(delta))
+            grads[l] = (gw, kernels.row_sums(delta, np.empty(delta.shape[0], delta.dtype)))
             if l > 0:
                 prev = np.empty_like(acts[l])
                 kernels.coo_backward(delta, W.rows, W.cols, W.values, prev, self.threads)
@@ -239,7 +213,7 @@ class _Numerics:
             W = self.layers_[l]
             vw = self.velocities_[l][0]
             prev = np.empty_like(acts[l]) if l > 0 else None
-            gb = _batch_sum(delta)
+            gb = kernels.row_sums(delta, np.empty(delta.shape[0], delta.dtype))
             nxt = {}
             if (l == 0 and A_next is not None and self.threads == 1
                     and self._forward_plan(0, A_next.shape[1], A_next.itemsize)[0] is not None):

@@ -13,6 +13,7 @@ numpy twin (the specification)  compiled (Cython, ``_ext``)   kernels
 :mod:`refset.kernels.paths`     ``refset.kernels._paths_cy``  ``path_products``,
                                                               ``segment_search``
 :mod:`refset.kernels.ch3`       ``refset.kernels._ch3_cy``    ``ch3_l3_scores``, ``ch3_l3_top_k``
+:mod:`refset.kernels.rows`      ``refset.kernels._rows_cy``   ``add_bias``, ``row_sums``
 ==============================  ============================  =================================
 
 The twins are plain numpy and define what each kernel computes; the compiled ones are only

@@ -24,6 +24,7 @@ KERNEL_MODULES = (
     ("_csr_cy", "csr", ("csr_forward", "csr_backward_update")),
     ("_paths_cy", "paths", ("path_products", "segment_search")),
     ("_ch3_cy", "ch3", ("ch3_l3_scores", "ch3_l3_top_k")),
+    ("_rows_cy", "rows", ("add_bias", "row_sums")),
 )
 KERNEL_NAMES = tuple(name for _, _, names in KERNEL_MODULES for name in names)
 
