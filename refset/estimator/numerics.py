@@ -159,22 +159,15 @@ class _Numerics:
             quirks = self._quirks_cache = self._quirks()
         return quirks
 
-    def _update_bias(self, l, gb, eta):
-        """Momentum step of layer ``l``'s biases, with weight decay only under the
-        ``decay_biases`` quirk (in the style of the weights)."""
-        mu, lam = float(self.momentum), float(self.weight_decay)
-        b = self.biases_[l]
-        vb = self.velocities_[l][1]
-        decay = lam > 0 and "decay_biases" in self._run_quirks()
-        vb *= mu
-        if decay and self._p("weight_decay_style") == "coupled":
-            vb -= eta * (gb + lam * b)
-        else:
-            vb -= eta * gb
-        if decay and self._p("weight_decay_style") == "original":
-            b += vb - lam * b
-        else:
-            b += vb
+    def _update_bias(self, l, gb, eta, kernels):
+        """Momentum step of layer ``l``'s biases (``sgd_update``, the weights' step), with
+        weight decay only under the ``decay_biases`` quirk (in the style of the weights)."""
+        lam = float(self.weight_decay)
+        if not (lam > 0 and "decay_biases" in self._run_quirks()):
+            lam = 0.0
+        kernels.sgd_update(self.biases_[l], self.velocities_[l][1], gb, eta,
+                           float(self.momentum), lam,
+                           self._p("weight_decay_style") == "coupled", 1)
 
     def _backward(self, acts, masks, delta, kernels):
         """Gradients (per layer: values-aligned weight gradient, bias gradient)."""
@@ -222,7 +215,7 @@ class _Numerics:
             # prev comes back through ReLU' already (csr_backward_update); dropout remains
             kernels.csr_backward_update(acts[l], delta, *self._csr_links(l), W.values, vw, prev,
                                         eta, mu, lam, coupled, self.threads, **nxt)
-            self._update_bias(l, gb, eta)
+            self._update_bias(l, gb, eta, kernels)
             if l > 0:
                 if masks[l - 1] is not None:
                     prev *= masks[l - 1]
@@ -276,7 +269,7 @@ class _Numerics:
         for l, ((gw, gb), W) in enumerate(zip(grads, self.layers_)):
             vw = self.velocities_[l][0]
             kernels.sgd_update(W.values, vw, gw, eta, mu, lam, coupled, self.threads)
-            self._update_bias(l, gb, eta)
+            self._update_bias(l, gb, eta, kernels)
 
     def _eval_batch(self):
         """Samples per evaluation chunk: ``_EVAL_BATCH``, fewer for very wide layers."""
