@@ -34,11 +34,11 @@ from refset_kernels cimport (_dot, _sgd, floating, refset_pf_len, refset_prefetc
 
 cdef extern from "refset_kernels.h":
     void refset_bu2_row_f(float x0, float x1, const float* D, const int32_t* idx, float* w,
-                          float* v, Py_ssize_t n, float* o, float lr, float mu, float lam,
-                          int coupled) noexcept nogil
+                          float* v, Py_ssize_t n, Py_ssize_t n_ahead, float* o, float lr,
+                          float mu, float lam, int coupled) noexcept nogil
     void refset_bu2_row_d(double x0, double x1, const double* D, const int32_t* idx,
-                          double* w, double* v, Py_ssize_t n, double* o, double lr,
-                          double mu, double lam, int coupled) noexcept nogil
+                          double* w, double* v, Py_ssize_t n, Py_ssize_t n_ahead, double* o,
+                          double lr, double mu, double lam, int coupled) noexcept nogil
     void refset_sgd_zero_row_f(float* w, float* v, Py_ssize_t n, float lr, float mu,
                                float lam, int coupled) noexcept nogil
     void refset_sgd_zero_row_d(double* w, double* v, Py_ssize_t n, double lr, double mu,
@@ -58,12 +58,13 @@ cdef extern from "refset_kernels.h":
 
 
 cdef inline void _bu2_row(floating x0, floating x1, const floating* D, const int32_t* idx,
-                          floating* w, floating* v, Py_ssize_t n, floating* o, floating lr,
-                          floating mu, floating lam, bint coupled) noexcept nogil:
+                          floating* w, floating* v, Py_ssize_t n, Py_ssize_t n_ahead,
+                          floating* o, floating lr, floating mu, floating lam,
+                          bint coupled) noexcept nogil:
     if floating is float:
-        refset_bu2_row_f(x0, x1, D, idx, w, v, n, o, lr, mu, lam, coupled)
+        refset_bu2_row_f(x0, x1, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled)
     else:
-        refset_bu2_row_d(x0, x1, D, idx, w, v, n, o, lr, mu, lam, coupled)
+        refset_bu2_row_d(x0, x1, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled)
 
 
 cdef inline bint _bu_row_fixed(Py_ssize_t B, const floating* x, const floating* D,
@@ -80,7 +81,8 @@ cdef inline bint _bu_row_fixed(Py_ssize_t B, const floating* x, const floating* 
 cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* idx,
                               const floating* w, Py_ssize_t n, floating* out, Py_ssize_t pf,
                               Py_ssize_t n_ahead) noexcept nogil:
-    """out[idx[p]] += w[p] x for p in [0, n), in order; nothing when x is all zero.
+    """out[idx[p]] += w[p] x for p in [0, n), in order, whatever x is (callers skip the rows
+    whose activations are all zero beforehand: _active_rows).
 
     ``n_ahead``: how many links of the layer start at ``idx`` (at least ``n``), so that
     the prefetch runs eight links ahead across row ends too."""
@@ -88,17 +90,10 @@ cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* id
     cdef floating v
     cdef floating* o
     if B == 2:
-        if x[0] == 0 and x[1] == 0:
-            return
         if floating is float:
             refset_fwd2_row_f(x[0], x[1], idx, w, n, out)
         else:
             refset_fwd2_row_d(x[0], x[1], idx, w, n, out)
-        return
-    for b in range(B):
-        if x[b] != 0:
-            break
-    else:
         return
     for p in range(n):
         refset_prefetch32(out, idx, p, n_ahead, pf, 1)
@@ -106,6 +101,38 @@ cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* id
         o = out + <Py_ssize_t> idx[p] * B
         for b in range(B):
             o[b] += v * x[b]
+
+
+cdef inline bint _row_active(const floating* x, Py_ssize_t B) noexcept nogil:
+    """Whether any of the row's B activations is not zero, without a branch per element."""
+    cdef Py_ssize_t b
+    cdef int nz = 0
+    if B == 2:
+        return (x[0] != 0) | (x[1] != 0)
+    for b in range(B):
+        nz |= x[b] != 0
+    return nz
+
+
+cdef Py_ssize_t _active_rows(const floating* X, Py_ssize_t B, Py_ssize_t n_rows,
+                             int64_t* rows) noexcept nogil:
+    """Write the rows of X (n_rows x B) with an activation that is not zero, in order, to
+    ``rows``; return how many.
+
+    Why a list first: about a quarter of a hidden layer's rows are all zero after ReLU, at
+    places that change from batch to batch.  Testing each row as the product visits it costs
+    a mispredicted branch for many of them, which at B = 2 (40 links of a few cycles per row)
+    is about as much as the skipped work saves.  Here every row is written and the count
+    advances by 0 or 1, so this loop has no data-dependent branch, and the loop over the
+    list has none either.  Measured (COIL20, 3000 x 3000, B = 2, float64, one thread, the
+    real activations of 480 batches, interleaved): 99 -> 88 µs a product; on the first
+    layer, whose inputs have no zero rows, 53 -> 57 µs.
+    """
+    cdef Py_ssize_t i, n = 0
+    for i in range(n_rows):
+        rows[n] = i
+        n += _row_active(X + i * B, B)
+    return n
 
 
 cdef Py_ssize_t _TILE_BYTES = 8 << 20
@@ -147,25 +174,44 @@ cdef inline Py_ssize_t _tile_end(const int32_t* indices, Py_ssize_t k, Py_ssize_
     return k
 
 
-cdef void _forward_tiled(const floating* X, Py_ssize_t B, const int64_t* indptr,
-                         const int32_t* indices, const floating* values, Py_ssize_t n_in,
-                         floating* out, Py_ssize_t n_cols, Py_ssize_t tile, Py_ssize_t pf,
-                         int64_t* cur) noexcept nogil:
-    """The row-order scatter of csr_forward, one column tile at a time (``cur``: n_in
-    cursors).  Each output's sum is still taken over its links in row order."""
-    cdef Py_ssize_t i, k, k0, c1 = 0
-    for i in range(n_in):
-        cur[i] = indptr[i]
+cdef void _forward(const floating* X, Py_ssize_t B, const int64_t* indptr,
+                   const int32_t* indices, const floating* values, Py_ssize_t n_in,
+                   floating* out, Py_ssize_t n_cols, Py_ssize_t tile, Py_ssize_t pf,
+                   int64_t* rows) noexcept nogil:
+    """The product of csr_forward into a zeroed ``out``, over the rows whose activations are
+    not all zero, in order: untiled when ``tile`` >= ``n_cols``, otherwise one column tile
+    at a time.  ``rows``: scratch for n_in entries, 2 n_in when tiled (the second half holds
+    each row's cursor).  Each output's sum is taken over its links in row order either way."""
+    cdef Py_ssize_t a, i, k, k0, c1 = 0
+    cdef Py_ssize_t n = _active_rows(X, B, n_in, rows)
+    cdef int64_t* cur = rows + n_in
+    if tile >= n_cols:
+        for a in range(n):
+            i = rows[a]
+            _forward_row(X + i * B, B, indices + indptr[i], values + indptr[i],
+                         indptr[i + 1] - indptr[i], out, pf, indptr[n_in] - indptr[i])
+        return
+    for a in range(n):
+        cur[a] = indptr[rows[a]]
     while c1 < n_cols:
         c1 = min(c1 + tile, n_cols)
-        for i in range(n_in):
-            k0 = cur[i]
-            if pf and i + 1 < n_in:
-                refset_prefetch_run(out, indices, cur[i + 1], indptr[i + 2], c1, pf, 1)
+        for a in range(n):
+            i = rows[a]
+            k0 = cur[a]
+            if pf and a + 1 < n:
+                refset_prefetch_run(out, indices, cur[a + 1], indptr[rows[a + 1] + 1], c1, pf, 1)
             k = _tile_end(indices, k0, indptr[i + 1], c1)
             if k > k0:
                 _forward_row(X + i * B, B, indices + k0, values + k0, k - k0, out, pf, k - k0)
-                cur[i] = k
+                cur[a] = k
+
+
+cdef int64_t* _row_scratch(Py_ssize_t n_in, bint tiled) except NULL:
+    """Scratch for _forward (free it with free())."""
+    cdef int64_t* rows = <int64_t*> malloc(max(1, (2 if tiled else 1) * n_in) * sizeof(int64_t))
+    if rows == NULL:
+        raise MemoryError(f"no memory for the row list of a layer with {n_in} rows")
+    return rows
 
 
 cdef void _check(str name, Py_ssize_t n_rows, const int64_t[::1] indptr, Py_ssize_t nnz,
@@ -191,8 +237,8 @@ def csr_forward(const floating[:, ::1] X, const int64_t[::1] indptr,
     """
     cdef Py_ssize_t n_in = X.shape[0], B = X.shape[1], n_out = out.shape[0]
     cdef Py_ssize_t nnz = values.shape[0]
-    cdef Py_ssize_t i, pf, tile
-    cdef int64_t* cur = NULL
+    cdef Py_ssize_t pf, tile
+    cdef int64_t* rows
     if out.shape[1] != B:
         raise ValueError("csr_forward: inconsistent shapes")
     _check("csr_forward", n_in, indptr, nnz, n_out, indices.shape[0])
@@ -201,20 +247,51 @@ def csr_forward(const floating[:, ::1] X, const int64_t[::1] indptr,
         return out.base
     pf = refset_pf_len(n_out, B, sizeof(floating)) * <Py_ssize_t> sizeof(floating)
     tile = _tile_cols(n_out, B, sizeof(floating))
+    rows = _row_scratch(n_in, tile < n_out)
     with nogil:
         memset(&out[0, 0], 0, n_out * B * sizeof(floating))
-        if tile < n_out:
-            cur = <int64_t*> malloc(n_in * sizeof(int64_t))
-        if cur != NULL:
-            _forward_tiled(&X[0, 0], B, &indptr[0], &indices[0], &values[0], n_in, &out[0, 0],
-                           n_out, tile, pf, cur)
-            free(cur)
-        else:
-            for i in range(n_in):
-                _forward_row(&X[0, 0] + i * B, B, &indices[0] + indptr[i],
-                             &values[0] + indptr[i], indptr[i + 1] - indptr[i], &out[0, 0], pf,
-                             nnz - indptr[i])
+        _forward(&X[0, 0], B, &indptr[0], &indices[0], &values[0], n_in, &out[0, 0], n_out,
+                 tile, pf, rows)
+        free(rows)
     return out.base
+
+
+cdef inline void _backward_update_row(const floating* x, const floating* D,
+                                     const int32_t* idx, floating* w, floating* v,
+                                     Py_ssize_t n, Py_ssize_t n_ahead, floating* o,
+                                     Py_ssize_t B, floating lr, floating mu, floating lam,
+                                     bint coupled, Py_ssize_t pf) noexcept nogil:
+    """One row whose activations ``x`` are not all zero: propagate with the old weights into
+    ``o`` (or not, when NULL) through ReLU', then gradient, then the SGD step, link by link.
+    ``n_ahead``: links of the layer from the row's first on (the prefetch looks across
+    rows)."""
+    cdef Py_ssize_t p, b
+    cdef floating wk, g
+    cdef const floating* d
+    if B == 2:
+        _bu2_row(x[0], x[1], D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled)
+    elif not _bu_row_fixed(B, x, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled, pf):
+        for p in range(n):                 # B other than 2, 32, 128
+            refset_prefetch32(D, idx, p, n_ahead, pf, 0)
+            wk = w[p]
+            d = D + <Py_ssize_t> idx[p] * B
+            if o != NULL:
+                for b in range(B):
+                    o[b] += wk * d[b]
+            g = _dot(x, d, B)
+            _sgd(&w[p], &v[p], g, lr, mu, lam, coupled)
+    if o != NULL:                      # through ReLU': 0 where the activation is not > 0
+        for b in range(B):
+            o[b] = o[b] if x[b] > 0 else 0
+
+
+cdef inline void _sgd_zero_row(floating* w, floating* v, Py_ssize_t n, floating lr,
+                               floating mu, floating lam, bint coupled) noexcept nogil:
+    """The SGD step of a row whose activations are all zero (all its gradients are 0)."""
+    if floating is float:
+        refset_sgd_zero_row_f(w, v, n, lr, mu, lam, coupled)
+    else:
+        refset_sgd_zero_row_d(w, v, n, lr, mu, lam, coupled)
 
 
 cdef void _backward_update_rows(const floating* X, const floating* D, const int64_t* indptr,
@@ -223,57 +300,55 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
                                 Py_ssize_t i1, Py_ssize_t B, floating lr, floating mu,
                                 floating lam, bint coupled, Py_ssize_t pf,
                                 const floating* X_next, floating* out_next, Py_ssize_t B_next,
-                                Py_ssize_t pf_next) noexcept nogil:
+                                Py_ssize_t pf_next, int64_t* rows) noexcept nogil:
     """Rows [i0, i1): propagate with the old weights (through ReLU'), then gradient, then the
     SGD step; then, when ``X_next`` is not NULL, the row's share of the next batch's forward
     product with the new weights.
 
     A row whose activations are all zero has zero gradients and a zero row in ``out``: only
-    its SGD step runs."""
-    cdef Py_ssize_t i, k, b, k0, k1
-    cdef floating w, g
+    its SGD step runs.  Without ``X_next`` the rows are sorted first, as in _active_rows and
+    for the same reason, into those with activations (``rows[0:a]``, in order) and those
+    without (``rows[a:n]``), and each kind is done in one loop: rows are independent, so
+    their order changes no result.  With ``X_next`` the next product's sums must run in row
+    order, so the rows are taken in order and each is tested as it comes.  ``rows``: scratch
+    for the layer's rows (this range uses ``rows[i0:i1]``).  Measured as for _active_rows,
+    3000 x 3000 and 3000 x 20: 145 -> 138 and 84 -> 66 µs a call."""
+    cdef Py_ssize_t i, q, k0, k1, a = 0, z = 0, n = i1 - i0
     cdef floating* o = NULL
-    cdef const floating* d
     cdef const floating* x
-    cdef bint zero
+    cdef int nz
     cdef Py_ssize_t k_end = indptr[i1]     # prefetches look ahead across rows up to here
+    if X_next == NULL:
+        rows += i0                         # threads take disjoint ranges of the scratch
+        for i in range(i0, i1):            # no data-dependent branch: see _active_rows
+            nz = _row_active(X + i * B, B)
+            rows[a] = i
+            rows[n - 1 - z] = i
+            a += nz
+            z += 1 - nz
+        for q in range(a):
+            i = rows[q]
+            k0 = indptr[i]
+            _backward_update_row(X + i * B, D, indices + k0, values + k0, velocity + k0,
+                                 indptr[i + 1] - k0, k_end - k0,
+                                 out + i * B if out != NULL else NULL, B, lr, mu, lam,
+                                 coupled, pf)
+        for q in range(a, n):
+            i = rows[q]
+            k0 = indptr[i]
+            _sgd_zero_row(values + k0, velocity + k0, indptr[i + 1] - k0, lr, mu, lam, coupled)
+        return
     for i in range(i0, i1):
         k0 = indptr[i]
         k1 = indptr[i + 1]
         x = X + i * B
-        if out != NULL:
-            o = out + i * B
-        zero = True
-        for b in range(B):
-            if x[b] != 0:
-                zero = False
-                break
-        if zero:
-            if floating is float:
-                refset_sgd_zero_row_f(values + k0, velocity + k0, k1 - k0, lr, mu, lam, coupled)
-            else:
-                refset_sgd_zero_row_d(values + k0, velocity + k0, k1 - k0, lr, mu, lam, coupled)
-        elif B == 2:
-            _bu2_row(x[0], x[1], D, indices + k0, values + k0, velocity + k0, k1 - k0, o,
-                     lr, mu, lam, coupled)
-        elif _bu_row_fixed(B, x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
-                           k_end - k0, o, lr, mu, lam, coupled, pf):
-            pass                               # B = 32, 128: the loop below, row in registers
+        if _row_active(x, B):
+            _backward_update_row(x, D, indices + k0, values + k0, velocity + k0, k1 - k0,
+                                 k_end - k0, out + i * B if out != NULL else NULL, B, lr, mu,
+                                 lam, coupled, pf)
         else:
-            for k in range(k0, k1):
-                refset_prefetch32(D, indices, k, k_end, pf, 0)
-                w = values[k]
-                d = D + <Py_ssize_t> indices[k] * B
-                if o != NULL:
-                    for b in range(B):
-                        o[b] += w * d[b]
-                g = _dot(x, d, B)
-                _sgd(&values[k], &velocity[k], g, lr, mu, lam, coupled)
-        if o != NULL and not zero:         # through ReLU': 0 where the activation is not > 0
-            for b in range(B):
-                if not x[b] > 0:
-                    o[b] = 0
-        if X_next != NULL:
+            _sgd_zero_row(values + k0, velocity + k0, k1 - k0, lr, mu, lam, coupled)
+        if _row_active(X_next + i * B_next, B_next):
             _forward_row(X_next + i * B_next, B_next, indices + k0, values + k0, k1 - k0,
                          out_next, pf_next, k_end - k0)
 
@@ -314,7 +389,7 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
     cdef floating* on_ptr = NULL
     cdef Py_ssize_t B_next = 0, pf_next = 0
     cdef Py_ssize_t n_cols = D.shape[0], tile_next = D.shape[0]
-    cdef int64_t* cur = NULL
+    cdef int64_t* rows = NULL
     if D.shape[1] != B or velocity.shape[0] != nnz:
         raise ValueError("csr_backward_update: inconsistent shapes")
     _check("csr_backward_update", n_in, indptr, nnz, D.shape[0], indices.shape[0])
@@ -339,25 +414,16 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
         out[:, :] = 0
     if nnz == 0:
         return None if out is None else out.base
+    if xn_ptr != NULL:
+        tile_next = _tile_cols(n_cols, B_next, sizeof(floating))
+    rows = _row_scratch(n_in, xn_ptr != NULL and tile_next < n_cols)
     with nogil:
         if B == 0:                 # no samples: every gradient is 0, only the SGD step
             if floating is float:
                 refset_sgd_zero_row_f(&values[0], &velocity[0], nnz, lr, mu, lam, coupled)
             else:
                 refset_sgd_zero_row_d(&values[0], &velocity[0], nnz, lr, mu, lam, coupled)
-            if xn_ptr != NULL:
-                for i in range(n_in):
-                    _forward_row(xn_ptr + i * B_next, B_next, &indices[0] + indptr[i],
-                                 &values[0] + indptr[i], indptr[i + 1] - indptr[i], on_ptr,
-                                 pf_next, nnz - indptr[i])
-    if B == 0:
-        return None if out is None else out.base
-    if xn_ptr != NULL:
-        tile_next = _tile_cols(n_cols, B_next, sizeof(floating))
-    with nogil:
-        if tile_next < n_cols:
-            cur = <int64_t*> malloc(n_in * sizeof(int64_t))
-        if threads > 1 and nnz > 4096:
+        elif threads > 1 and nnz > 4096:
             bounds = <Py_ssize_t*> malloc((threads + 1) * sizeof(Py_ssize_t))
         if bounds != NULL:
             # thread t takes the rows whose links start in [nnz t / T, nnz (t + 1) / T)
@@ -371,26 +437,22 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
             for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
                 _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0],
                                       &values[0], &velocity[0], o, bounds[t], bounds[t + 1],
-                                      B, lr, mu, lam, coupled, pf, NULL, NULL, 0, 0)
+                                      B, lr, mu, lam, coupled, pf, NULL, NULL, 0, 0, rows)
             free(bounds)
-        elif cur == NULL:          # one thread: the next product row by row, fused
+        elif B > 0 and tile_next >= n_cols:    # one thread: the next product row by row, fused
             _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0], &values[0],
                                   &velocity[0], o, 0, n_in, B, lr, mu, lam, coupled, pf,
-                                  xn_ptr, on_ptr, B_next, pf_next)
+                                  xn_ptr, on_ptr, B_next, pf_next, rows)
             xn_ptr = NULL
-        else:
+        elif B > 0:
             _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0], &values[0],
                                   &velocity[0], o, 0, n_in, B, lr, mu, lam, coupled, pf,
-                                  NULL, NULL, 0, 0)
-        # the next product not fused yet: after the threads (it scatters, so on one), or in
-        # column tiles (a separate pass over the links costs less than untiled scatters)
-        if xn_ptr != NULL and cur != NULL:
-            _forward_tiled(xn_ptr, B_next, &indptr[0], &indices[0], &values[0], n_in, on_ptr,
-                           n_cols, tile_next, pf_next, cur)
-        elif xn_ptr != NULL:
-            for i in range(n_in):
-                _forward_row(xn_ptr + i * B_next, B_next, &indices[0] + indptr[i],
-                             &values[0] + indptr[i], indptr[i + 1] - indptr[i], on_ptr,
-                             pf_next, nnz - indptr[i])
-        free(cur)
+                                  NULL, NULL, 0, 0, rows)
+        # the next product not fused yet: after the threads (it scatters, so on one), in
+        # column tiles (a separate pass over the links costs less than untiled scatters),
+        # or with no samples in this batch
+        if xn_ptr != NULL:
+            _forward(xn_ptr, B_next, &indptr[0], &indices[0], &values[0], n_in, on_ptr,
+                     n_cols, tile_next, pf_next, rows)
+        free(rows)
     return None if out is None else out.base

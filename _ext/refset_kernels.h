@@ -169,8 +169,10 @@ REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_d, refset_sgd_d, double)
  * The lanes break the chain of dependent additions that a single sum would be (3-4 cycles
  * per link), and they are what lets the AVX version below take eight links per step.
  *
- * refset_bu2_row_d (double) uses 256-bit AVX when the build has it; both versions perform
- * the same operations in the same order, so every build gives the same bits.
+ * refset_bu2_row_d (double) uses AVX-512 or 256-bit AVX when the build has them; all versions
+ * perform the same operations in the same order, so every build gives the same bits.
+ * n_ahead: the links of the layer from idx on (at least n); the AVX-512 version reads the
+ * columns of a row's last block of eight in place when they are all in the array.
  */
 #define REFSET_BU2_ROW_SCALAR(NAME, SGD, T)                                                 \
 static inline void NAME(T x0, T x1, const T* D, const int32_t* idx, T* w, T* v,             \
@@ -193,8 +195,8 @@ REFSET_BU2_ROW_SCALAR(refset_bu2_tail_d, refset_sgd_d, double)
     ((((a)[0] + (a)[4]) + ((a)[1] + (a)[5])) + (((a)[2] + (a)[6]) + ((a)[3] + (a)[7])))
 
 static inline void refset_bu2_row_f(float x0, float x1, const float* D, const int32_t* idx,
-                                    float* w, float* v, Py_ssize_t n, float* o,
-                                    float lr, float mu, float lam, int coupled) {
+                                    float* w, float* v, Py_ssize_t n, Py_ssize_t n_ahead,
+                                    float* o, float lr, float mu, float lam, int coupled) {
     float a0[8] = {0}, a1[8] = {0};
     refset_bu2_tail_f(x0, x1, D, idx, w, v, 0, n, a0, a1, o != NULL, lr, mu, lam, coupled);
     if (o != NULL) {
@@ -267,11 +269,92 @@ static inline void refset_bu2_quad(__m256d X0, __m256d X1, const double* D, cons
 }
 #endif
 
+#if defined(__AVX512F__)
+/* The deltas of links c[0..8) as two vectors, lane j of d0 and d1 holding D[c[j]][0] and
+   D[c[j]][1].  Only the lanes of mask m are used: the others read the deltas of column c[j]
+   when c_all says that c[0..8) all lie in the layer's index array (the next row's links),
+   or of column 0 otherwise. */
+static inline void refset_pairs8(const double* D, const int32_t* c, __mmask8 m, int c_all,
+                                 __m512d* d0, __m512d* d1) {
+    int32_t cc[8];
+    const int32_t* k = c;
+    __m512d P, Q;
+    if (!c_all) {
+        _mm256_storeu_si256((__m256i*) cc, _mm256_maskz_loadu_epi32(m, c));
+        k = cc;
+    }
+    /* P holds the pairs D[k0], D[k2], D[k4], D[k6]; Q those of k1, k3, k5, k7: the low
+       (high) elements of each 128-bit lane of P and Q, interleaved, are d0 (d1) in order */
+    P = _mm512_insertf64x4(
+        _mm512_castpd256_pd512(_mm256_set_m128d(_mm_loadu_pd(D + 2 * (Py_ssize_t) k[2]),
+                                                _mm_loadu_pd(D + 2 * (Py_ssize_t) k[0]))),
+        _mm256_set_m128d(_mm_loadu_pd(D + 2 * (Py_ssize_t) k[6]),
+                         _mm_loadu_pd(D + 2 * (Py_ssize_t) k[4])), 1);
+    Q = _mm512_insertf64x4(
+        _mm512_castpd256_pd512(_mm256_set_m128d(_mm_loadu_pd(D + 2 * (Py_ssize_t) k[3]),
+                                                _mm_loadu_pd(D + 2 * (Py_ssize_t) k[1]))),
+        _mm256_set_m128d(_mm_loadu_pd(D + 2 * (Py_ssize_t) k[7]),
+                         _mm_loadu_pd(D + 2 * (Py_ssize_t) k[5])), 1);
+    *d0 = _mm512_unpacklo_pd(P, Q);
+    *d1 = _mm512_unpackhi_pd(P, Q);
+}
+
+/* Eight links at once (AVX-512), their deltas in d0, d1: lane j is the block's link j, as
+   lane p mod 8 of the sums.  Only the lanes of mask m are real: the others read weight 0,
+   and neither their sums nor their weights and velocities are written.  The same
+   operations as two calls of refset_bu2_quad, on one vector instead of two halves, with
+   mask registers instead of AVX's vmaskmov in a row's last block.  Measured (COIL20,
+   3000 x 3000, B = 2, float64, one thread, real activations of 480 batches, interleaved):
+   166 -> 137 us a call. */
+static inline void refset_bu2_oct(__m512d X0, __m512d X1, __m512d d0, __m512d d1, double* w,
+                                  double* v, __mmask8 m, __m512d* A0, __m512d* A1, int prop,
+                                  __m512d LR, __m512d MU, __m512d LAM, int coupled) {
+    __m512d W = _mm512_maskz_loadu_pd(m, w), V = _mm512_maskz_loadu_pd(m, v), G, Wn;
+    if (prop) {
+        *A0 = _mm512_mask_add_pd(*A0, m, *A0, _mm512_mul_pd(W, d0));
+        *A1 = _mm512_mask_add_pd(*A1, m, *A1, _mm512_mul_pd(W, d1));
+    }
+    G = _mm512_add_pd(_mm512_mul_pd(X0, d0), _mm512_mul_pd(X1, d1));
+    if (coupled) {
+        V = _mm512_sub_pd(_mm512_mul_pd(MU, V),
+                          _mm512_mul_pd(LR, _mm512_add_pd(G, _mm512_mul_pd(LAM, W))));
+        Wn = _mm512_add_pd(W, V);
+    } else {
+        V = _mm512_sub_pd(_mm512_mul_pd(MU, V), _mm512_mul_pd(LR, G));
+        Wn = _mm512_add_pd(W, _mm512_sub_pd(V, _mm512_mul_pd(LAM, W)));
+    }
+    _mm512_mask_storeu_pd(v, m, V);
+    _mm512_mask_storeu_pd(w, m, Wn);
+}
+#endif
+
 static inline void refset_bu2_row_d(double x0, double x1, const double* D, const int32_t* idx,
-                                    double* w, double* v, Py_ssize_t n, double* o,
-                                    double lr, double mu, double lam, int coupled) {
+                                    double* w, double* v, Py_ssize_t n, Py_ssize_t n_ahead,
+                                    double* o, double lr, double mu, double lam, int coupled) {
     int prop = o != NULL;
-#if defined(__AVX__)
+#if defined(__AVX512F__)
+    __m512d X0 = _mm512_set1_pd(x0), X1 = _mm512_set1_pd(x1);
+    __m512d LR = _mm512_set1_pd(lr), MU = _mm512_set1_pd(mu), LAM = _mm512_set1_pd(lam);
+    __m512d A0 = _mm512_setzero_pd(), A1 = _mm512_setzero_pd();
+    __m512d d0, d1;
+    Py_ssize_t p = 0;
+    for (; p + 8 <= n; p += 8) {
+        refset_pairs8(D, idx + p, 0xFF, 1, &d0, &d1);
+        refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, 0xFF, &A0, &A1, prop, LR, MU, LAM,
+                       coupled);
+    }
+    if (p < n) {                   /* 1 .. 7 links left: lanes 0 .. n-p-1 */
+        __mmask8 m = (__mmask8) ((1u << (n - p)) - 1);
+        refset_pairs8(D, idx + p, m, p + 8 <= n_ahead, &d0, &d1);
+        refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, m, &A0, &A1, prop, LR, MU, LAM, coupled);
+    }
+    if (prop) {                    /* as below, with lo and hi the halves of A */
+        __m256d H = _mm256_hadd_pd(
+            _mm256_add_pd(_mm512_castpd512_pd256(A0), _mm512_extractf64x4_pd(A0, 1)),
+            _mm256_add_pd(_mm512_castpd512_pd256(A1), _mm512_extractf64x4_pd(A1, 1)));
+        _mm_storeu_pd(o, _mm_add_pd(_mm256_castpd256_pd128(H), _mm256_extractf128_pd(H, 1)));
+    }
+#elif defined(__AVX__)
     __m256d X0 = _mm256_set1_pd(x0), X1 = _mm256_set1_pd(x1);
     __m256d LR = _mm256_set1_pd(lr), MU = _mm256_set1_pd(mu), LAM = _mm256_set1_pd(lam);
     __m256d A0lo = _mm256_setzero_pd(), A0hi = _mm256_setzero_pd();

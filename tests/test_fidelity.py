@@ -227,7 +227,7 @@ def test_decay_biases_formula(kernels):
     model = SparseMLP((4,), weight_decay=0.1, momentum=0.5, fidelity=["decay_biases"])
     model.biases_ = [np.array([1.0, -2.0])]
     model.velocities_ = [(None, np.array([0.2, 0.0]))]
-    model._update_bias(0, np.array([0.3, 0.3]), 0.05, kernels)
+    model._update_bias(0, np.array([0.3, 0.3]), 0.05, kernels, model._sgd_settings())
     v = 0.5 * 0.2 - 0.05 * (0.3 + 0.1 * 1.0), 0.5 * 0.0 - 0.05 * (0.3 + 0.1 * -2.0)
     np.testing.assert_allclose(model.velocities_[0][1], v, rtol=1e-15)
     np.testing.assert_allclose(model.biases_[0], np.array([1.0, -2.0]) + v, rtol=1e-15)
@@ -235,7 +235,7 @@ def test_decay_biases_formula(kernels):
                       fidelity=["decay_biases"])
     model.biases_ = [np.array([1.0, -2.0])]
     model.velocities_ = [(None, np.array([0.2, 0.0]))]
-    model._update_bias(0, np.array([0.3, 0.3]), 0.05, kernels)
+    model._update_bias(0, np.array([0.3, 0.3]), 0.05, kernels, model._sgd_settings())
     v = np.array([0.5 * 0.2 - 0.05 * 0.3, -0.05 * 0.3])
     np.testing.assert_allclose(model.biases_[0], np.array([1.0, -2.0]) + v
                                - 0.1 * np.array([1.0, -2.0]), rtol=1e-15)

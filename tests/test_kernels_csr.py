@@ -128,10 +128,12 @@ def test_csr_backward_update_threads_agree_bitwise(dtype, global_seed, B):
         assert a.tobytes() == b.tobytes()
 
 
-def test_b2_lanes_are_the_specified_order(dtype, global_seed):
+@pytest.mark.parametrize("consecutive", [False, True])
+def test_b2_lanes_are_the_specified_order(dtype, global_seed, consecutive):
     """At B = 2 the compiled propagation sums each row in eight interleaved partial sums,
-    ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) (refset_kernels.h): check it exactly on
-    rows of every length 0..25, where the tail lanes matter."""
+    ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) (refset_kernels.h), and every link takes
+    the SGD step of REFSET_SGD: check both exactly on rows of every length 0..25, where the
+    tail lanes matter, with columns at random or consecutive (the rows of a dense layer)."""
     from refset import get_kernels
     from refset.kernels import backend as _backend
 
@@ -142,15 +144,21 @@ def test_b2_lanes_are_the_specified_order(dtype, global_seed):
     n_out = 40
     lengths = np.arange(26)
     rows = np.repeat(np.arange(lengths.size), lengths)
-    cols = np.concatenate([np.sort(rng.choice(n_out, n, replace=False)) for n in lengths])
+    if consecutive:
+        starts = [rng.integers(0, n_out - n + 1) for n in lengths]
+        cols = np.concatenate([s + np.arange(n) for s, n in zip(starts, lengths)])
+    else:
+        cols = np.concatenate([np.sort(rng.choice(n_out, n, replace=False)) for n in lengths])
     indptr, indices = csr_index(rows, cols, lengths.size, n_out)
     T = np.dtype(dtype).type
     w = (rng.standard_normal(rows.size) * 10.0 ** rng.integers(-3, 4, rows.size)).astype(dtype)
+    v = rng.standard_normal(rows.size).astype(dtype)
     X = np.abs(rng.standard_normal((lengths.size, 2))).astype(dtype) + 0.5   # all > 0
     D = rng.standard_normal((n_out, 2)).astype(dtype)
     out = np.empty((lengths.size, 2), dtype)
-    cy.csr_backward_update(X, D, indptr, indices, w.copy(), np.zeros_like(w), out, 0.0, 0.0,
-                           0.0, False)
+    lr, mu, lam = T(0.05), T(0.9), T(1e-3)
+    w1, v1 = w.copy(), v.copy()
+    cy.csr_backward_update(X, D, indptr, indices, w1, v1, out, lr, mu, lam, False)
     sequential_differs = 0
     for i, n in enumerate(lengths):
         k0 = indptr[i]
@@ -164,6 +172,11 @@ def test_b2_lanes_are_the_specified_order(dtype, global_seed):
                        + T(T(lane[2] + lane[6]) + T(lane[3] + lane[7])))
             assert out[i, b] == expect, (n, b)
             sequential_differs += bool(seq != expect)
+        for k in range(k0, k0 + n):             # original style: v = mu v - lr g, w += v - lam w
+            d = D[indices[k]]
+            g = T(T(X[i, 0] * d[0]) + T(X[i, 1] * d[1]))
+            vk = T(T(mu * v[k]) - T(lr * g))
+            assert v1[k] == vk and w1[k] == T(w[k] + T(vk - T(lam * w[k]))), (n, k - k0)
     assert sequential_differs > 0          # the order is visible in these sums
 
 

@@ -159,15 +159,21 @@ class _Numerics:
             quirks = self._quirks_cache = self._quirks()
         return quirks
 
-    def _update_bias(self, l, gb, eta, kernels):
+    def _sgd_settings(self):
+        """``(momentum, weight_decay, the biases' weight decay, coupled)`` as the SGD step
+        uses them, looked up once per batch (at batch size 2, a look-up per layer showed in
+        the profile): the biases decay only under the ``decay_biases`` quirk."""
+        mu, lam = float(self.momentum), float(self.weight_decay)
+        lam_bias = lam if lam > 0 and "decay_biases" in self._run_quirks() else 0.0
+        return mu, lam, lam_bias, self._p("weight_decay_style") == "coupled"
+
+    def _update_bias(self, l, gb, eta, kernels, settings):
         """Momentum step of layer ``l``'s biases (``sgd_update``, the weights' step), with
-        weight decay only under the ``decay_biases`` quirk (in the style of the weights)."""
-        lam = float(self.weight_decay)
-        if not (lam > 0 and "decay_biases" in self._run_quirks()):
-            lam = 0.0
-        kernels.sgd_update(self.biases_[l], self.velocities_[l][1], gb, eta,
-                           float(self.momentum), lam,
-                           self._p("weight_decay_style") == "coupled", 1)
+        weight decay only under the ``decay_biases`` quirk (in the style of the weights);
+        ``settings``: :meth:`_sgd_settings`."""
+        mu, _, lam_bias, coupled = settings
+        kernels.sgd_update(self.biases_[l], self.velocities_[l][1], gb, eta, mu, lam_bias,
+                           coupled, 1)
 
     def _backward(self, acts, masks, delta, kernels):
         """Gradients (per layer: values-aligned weight gradient, bias gradient)."""
@@ -199,8 +205,8 @@ class _Numerics:
         ``A_next``: the next batch's input; when the first layer's forward pass on it reads
         the links in canonical order on one thread, the last pass computes that product too
         and it is returned (pass it to :meth:`_forward` as ``Z0``); otherwise None."""
-        mu, lam = float(self.momentum), float(self.weight_decay)
-        coupled = self._p("weight_decay_style") == "coupled"
+        settings = self._sgd_settings()
+        mu, lam, _, coupled = settings
         Z0 = None
         for l in range(len(self.layers_) - 1, -1, -1):
             W = self.layers_[l]
@@ -215,7 +221,7 @@ class _Numerics:
             # prev comes back through ReLU' already (csr_backward_update); dropout remains
             kernels.csr_backward_update(acts[l], delta, *self._csr_links(l), W.values, vw, prev,
                                         eta, mu, lam, coupled, self.threads, **nxt)
-            self._update_bias(l, gb, eta, kernels)
+            self._update_bias(l, gb, eta, kernels, settings)
             if l > 0:
                 if masks[l - 1] is not None:
                     prev *= masks[l - 1]
@@ -264,12 +270,12 @@ class _Numerics:
         return float(self.learning_rate)
 
     def _sgd_update(self, grads, kernels, eta):
-        mu, lam = float(self.momentum), float(self.weight_decay)
-        coupled = self._p("weight_decay_style") == "coupled"
+        settings = self._sgd_settings()
+        mu, lam, _, coupled = settings
         for l, ((gw, gb), W) in enumerate(zip(grads, self.layers_)):
             vw = self.velocities_[l][0]
             kernels.sgd_update(W.values, vw, gw, eta, mu, lam, coupled, self.threads)
-            self._update_bias(l, gb, eta, kernels)
+            self._update_bias(l, gb, eta, kernels, settings)
 
     def _eval_batch(self):
         """Samples per evaluation chunk: ``_EVAL_BATCH``, fewer for very wide layers."""
