@@ -10,10 +10,23 @@ from refset_kernels cimport floating
 cdef extern from "refset_kernels.h":
     float refset_fold16_f(const float* l) noexcept nogil
     double refset_fold16_d(const double* l) noexcept nogil
+    float refset_relu_f(float z) noexcept nogil
+    double refset_relu_d(double z) noexcept nogil
+
+
+cdef inline floating _relu(floating z) noexcept nogil:
+    """z, or +0 when z < 0, without a branch (refset_kernels.h)."""
+    if floating is float:
+        return refset_relu_f(z)
+    else:
+        return refset_relu_d(z)
 
 
 def add_bias(floating[:, ::1] Z, const floating[::1] b, bint relu):
-    """``Z += b[:, None]``, then the ReLU when ``relu`` (entries < 0 become +0), in place."""
+    """``Z += b[:, None]``, then the ReLU when ``relu`` (entries < 0 become +0), in place.
+
+    At B = 2 the row loop is written out: a loop over two elements per row cost about 8
+    cycles a row in setup (gcc versions it for vectors), 3000 x 2 float64 10 µs a call."""
     cdef Py_ssize_t n = Z.shape[0], B = Z.shape[1], j, k
     cdef floating bj, z
     cdef floating* row
@@ -22,10 +35,20 @@ def add_bias(floating[:, ::1] Z, const floating[::1] b, bint relu):
     if n == 0 or B == 0:
         return Z.base
     with nogil:
-        for j in range(n):
+        if B == 2:                 # the SET configurations' batch, without an inner loop
+            row = &Z[0, 0]
+            for j in range(n):
+                bj = b[j]
+                if relu:
+                    row[2 * j] = _relu(row[2 * j] + bj)
+                    row[2 * j + 1] = _relu(row[2 * j + 1] + bj)
+                else:
+                    row[2 * j] = row[2 * j] + bj
+                    row[2 * j + 1] = row[2 * j + 1] + bj
+        for j in range(n if B != 2 else 0):
             bj = b[j]
             row = &Z[j, 0]
-            if relu:
+            if relu:               # gcc vectorises this select (a blend, no branch)
                 for k in range(B):
                     z = row[k] + bj
                     row[k] = 0 if z < 0 else z
@@ -36,7 +59,10 @@ def add_bias(floating[:, ::1] Z, const floating[::1] b, bint relu):
 
 
 def row_sums(const floating[:, ::1] D, floating[::1] out):
-    """The sum of each row of ``D`` (the twin's order: sixteen lanes from B = 16 on)."""
+    """The sum of each row of ``D`` (the twin's order: sixteen lanes from B = 16 on).
+
+    At B = 2, one addition per row without an inner loop (3000 x 2 float64: 10.9 -> 2.7 µs
+    a call, with the call's own overhead)."""
     cdef Py_ssize_t n = D.shape[0], B = D.shape[1], whole = B - B % 16, j, c, k
     cdef floating lanes[16]
     cdef floating s
@@ -49,7 +75,11 @@ def row_sums(const floating[:, ::1] D, floating[::1] out):
         out[:] = 0
         return out.base
     with nogil:
-        for j in range(n):
+        if B == 2:                 # the SET configurations' batch: one addition a row
+            row = &D[0, 0]
+            for j in range(n):
+                out[j] = row[2 * j] + row[2 * j + 1]
+        for j in range(n if B != 2 else 0):
             row = &D[j, 0]
             if B < 16:
                 s = row[0]

@@ -9,6 +9,7 @@
 #define REFSET_KERNELS_H
 
 #include <stdint.h>
+#include <string.h>
 #include <Python.h>
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -34,6 +35,26 @@ static inline float refset_fold16_f(const float* l) {
 static inline double refset_fold16_d(const double* l) {
     return (((l[0] + l[8]) + (l[4] + l[12])) + ((l[1] + l[9]) + (l[5] + l[13])))
          + (((l[2] + l[10]) + (l[6] + l[14])) + ((l[3] + l[11]) + (l[7] + l[15])));
+}
+
+/* The ReLU of add_bias at B = 2 without a branch: z, or +0 when z < 0 (so -0 and NaN stay
+   as they are), the comparison turned into a mask on z's bits.  A scalar select compiles
+   to a branch, which the signs of a batch's pre-activations (about half negative, at
+   random) mispredict every other time; longer rows are vectorised with blends instead.
+   3000 x 2 float64 with the row loop written out for B = 2: 10.2 -> 1.8-2.7 us a call. */
+static inline double refset_relu_d(double z) {
+    uint64_t u;
+    memcpy(&u, &z, sizeof u);
+    u &= (uint64_t) 0 - (uint64_t) !(z < 0);
+    memcpy(&z, &u, sizeof z);
+    return z;
+}
+static inline float refset_relu_f(float z) {
+    uint32_t u;
+    memcpy(&u, &z, sizeof u);
+    u &= (uint32_t) 0 - (uint32_t) !(z < 0);
+    memcpy(&z, &u, sizeof z);
+    return z;
 }
 
 /* Dot product with sixteen independent partial sums, so that the compiler can vectorise
