@@ -190,8 +190,8 @@ REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_d, refset_sgd_d, double)
  * The lanes break the chain of dependent additions that a single sum would be (3-4 cycles
  * per link), and they are what lets the AVX version below take eight links per step.
  *
- * refset_bu2_row_d (double) uses AVX-512 or 256-bit AVX when the build has them; all versions
- * perform the same operations in the same order, so every build gives the same bits.
+ * refset_bu2_row_d (double) uses AVX-512 (F, VL) or 256-bit AVX when the build has them; all
+ * versions perform the same operations in the same order, so every build gives the same bits.
  * n_ahead: the links of the layer from idx on (at least n); the AVX-512 version reads the
  * columns of a row's last block of eight in place when they are all in the array.
  */
@@ -290,7 +290,7 @@ static inline void refset_bu2_quad(__m256d X0, __m256d X1, const double* D, cons
 }
 #endif
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512VL__)
 /* The deltas of links c[0..8) as two vectors, lane j of d0 and d1 holding D[c[j]][0] and
    D[c[j]][1].  Only the lanes of mask m are used: the others read the deltas of column c[j]
    when c_all says that c[0..8) all lie in the layer's index array (the next row's links),
@@ -353,7 +353,7 @@ static inline void refset_bu2_row_d(double x0, double x1, const double* D, const
                                     double* w, double* v, Py_ssize_t n, Py_ssize_t n_ahead,
                                     double* o, double lr, double mu, double lam, int coupled) {
     int prop = o != NULL;
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512VL__)
     __m512d X0 = _mm512_set1_pd(x0), X1 = _mm512_set1_pd(x1);
     __m512d LR = _mm512_set1_pd(lr), MU = _mm512_set1_pd(mu), LAM = _mm512_set1_pd(lam);
     __m512d A0 = _mm512_setzero_pd(), A1 = _mm512_setzero_pd();
