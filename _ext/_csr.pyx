@@ -110,9 +110,8 @@ cdef inline bint _wide(Py_ssize_t B, Py_ssize_t itemsize) noexcept nogil:
 
 cdef inline bint _row_active(const floating* x, Py_ssize_t B) noexcept nogil:
     """Whether any of the row's B activations is not zero, without a branch per element:
-    sixteen at a time, and a row of ReLU outputs is rarely zero in its first sixteen, so the
-    branch after them is predictable (testing all of a wide row cost B = 128 about 5 % of a
-    forward product)."""
+    sixteen at a time, with a branch after each sixteen (a row of ReLU outputs is rarely zero
+    in its first sixteen, so it predicts well and a wide row is seldom read to its end)."""
     cdef Py_ssize_t b, c
     cdef int nz
     if B == 2:
@@ -340,7 +339,6 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
     for the layer's rows (this range uses ``rows[i0:i1]``).  Measured as for _active_rows,
     3000 x 3000 and 3000 x 20: 145 -> 138 and 84 -> 66 µs a call."""
     cdef Py_ssize_t i, q, k0, k1, a = 0, z = 0, n = i1 - i0
-    cdef floating* o = NULL
     cdef const floating* x
     cdef int nz
     cdef Py_ssize_t k_end = indptr[i1]     # prefetches look ahead across rows up to here
@@ -445,10 +443,7 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
     rows = _row_scratch(n_in, xn_ptr != NULL and tile_next < n_cols)
     with nogil:
         if B == 0:                 # no samples: every gradient is 0, only the SGD step
-            if floating is float:
-                refset_sgd_zero_row_f(&values[0], &velocity[0], nnz, lr, mu, lam, coupled)
-            else:
-                refset_sgd_zero_row_d(&values[0], &velocity[0], nnz, lr, mu, lam, coupled)
+            _sgd_zero_row(&values[0], &velocity[0], nnz, lr, mu, lam, coupled)
         elif threads > 1 and nnz > 4096:
             bounds = <Py_ssize_t*> malloc((threads + 1) * sizeof(Py_ssize_t))
         if bounds != NULL:

@@ -45,16 +45,17 @@ def add_bias(floating[:, ::1] Z, const floating[::1] b, bint relu):
                 else:
                     row[2 * j] = row[2 * j] + bj
                     row[2 * j + 1] = row[2 * j + 1] + bj
-        for j in range(n if B != 2 else 0):
-            bj = b[j]
-            row = &Z[j, 0]
-            if relu:               # gcc vectorises this select (a blend, no branch)
-                for k in range(B):
-                    z = row[k] + bj
-                    row[k] = 0 if z < 0 else z
-            else:
-                for k in range(B):
-                    row[k] = row[k] + bj
+        else:
+            for j in range(n):
+                bj = b[j]
+                row = &Z[j, 0]
+                if relu:           # gcc vectorises this select (a blend, no branch)
+                    for k in range(B):
+                        z = row[k] + bj
+                        row[k] = 0 if z < 0 else z
+                else:
+                    for k in range(B):
+                        row[k] = row[k] + bj
     return Z.base
 
 
@@ -79,23 +80,24 @@ def row_sums(const floating[:, ::1] D, floating[::1] out):
             row = &D[0, 0]
             for j in range(n):
                 out[j] = row[2 * j] + row[2 * j + 1]
-        for j in range(n if B != 2 else 0):
-            row = &D[j, 0]
-            if B < 16:
-                s = row[0]
-                for k in range(1, B):
-                    s = s + row[k]
-            else:
-                for k in range(16):
-                    lanes[k] = row[k]
-                for c in range(16, whole, 16):
-                    for k in range(16):
-                        lanes[k] = lanes[k] + row[c + k]
-                if floating is float:
-                    s = refset_fold16_f(lanes)
+        else:
+            for j in range(n):
+                row = &D[j, 0]
+                if B < 16:
+                    s = row[0]
+                    for k in range(1, B):
+                        s = s + row[k]
                 else:
-                    s = refset_fold16_d(lanes)
-                for k in range(whole, B):
-                    s = s + row[k]
-            out[j] = s
+                    for k in range(16):
+                        lanes[k] = row[k]
+                    for c in range(16, whole, 16):
+                        for k in range(16):
+                            lanes[k] = lanes[k] + row[c + k]
+                    if floating is float:
+                        s = refset_fold16_f(lanes)
+                    else:
+                        s = refset_fold16_d(lanes)
+                    for k in range(whole, B):
+                        s = s + row[k]
+                out[j] = s
     return out.base

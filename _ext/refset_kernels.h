@@ -227,6 +227,21 @@ static inline void refset_bu2_row_f(float x0, float x1, const float* D, const in
 }
 
 #if defined(__AVX__)
+/* REFSET_SGD on every lane of a vector of links, for the AVX (P = _mm256) and AVX-512
+   (P = _mm512) versions of the fused step: gradients G, weights W and velocities V in,
+   V updated and the new weights in Wn, the same operations in the same order. */
+#define REFSET_VSGD(P, G, W, V, Wn, LR, MU, LAM, coupled)                                 \
+    do {                                                                                  \
+        if (coupled) {                                                                    \
+            V = P##_sub_pd(P##_mul_pd(MU, V),                                             \
+                           P##_mul_pd(LR, P##_add_pd(G, P##_mul_pd(LAM, W))));            \
+            Wn = P##_add_pd(W, V);                                                        \
+        } else {                                                                          \
+            V = P##_sub_pd(P##_mul_pd(MU, V), P##_mul_pd(LR, G));                         \
+            Wn = P##_add_pd(W, P##_sub_pd(V, P##_mul_pd(LAM, W)));                        \
+        }                                                                                 \
+    } while (0)
+
 /* Links c[0..4) as vectors: lanes j of d0 and d1 hold D[c[j]][0] and D[c[j]][1]. */
 static inline void refset_load_pairs4(const double* D, const int32_t* c, __m256d* d0,
                                       __m256d* d1) {
@@ -272,14 +287,7 @@ static inline void refset_bu2_quad(__m256d X0, __m256d X1, const double* D, cons
         }
     }
     G = _mm256_add_pd(_mm256_mul_pd(X0, d0), _mm256_mul_pd(X1, d1));
-    if (coupled) {
-        V = _mm256_sub_pd(_mm256_mul_pd(MU, V),
-                          _mm256_mul_pd(LR, _mm256_add_pd(G, _mm256_mul_pd(LAM, W))));
-        Wn = _mm256_add_pd(W, V);
-    } else {
-        V = _mm256_sub_pd(_mm256_mul_pd(MU, V), _mm256_mul_pd(LR, G));
-        Wn = _mm256_add_pd(W, _mm256_sub_pd(V, _mm256_mul_pd(LAM, W)));
-    }
+    REFSET_VSGD(_mm256, G, W, V, Wn, LR, MU, LAM, coupled);
     if (m == 4) {
         _mm256_storeu_pd(v, V);
         _mm256_storeu_pd(w, Wn);
@@ -336,14 +344,7 @@ static inline void refset_bu2_oct(__m512d X0, __m512d X1, __m512d d0, __m512d d1
         *A1 = _mm512_mask_add_pd(*A1, m, *A1, _mm512_mul_pd(W, d1));
     }
     G = _mm512_add_pd(_mm512_mul_pd(X0, d0), _mm512_mul_pd(X1, d1));
-    if (coupled) {
-        V = _mm512_sub_pd(_mm512_mul_pd(MU, V),
-                          _mm512_mul_pd(LR, _mm512_add_pd(G, _mm512_mul_pd(LAM, W))));
-        Wn = _mm512_add_pd(W, V);
-    } else {
-        V = _mm512_sub_pd(_mm512_mul_pd(MU, V), _mm512_mul_pd(LR, G));
-        Wn = _mm512_add_pd(W, _mm512_sub_pd(V, _mm512_mul_pd(LAM, W)));
-    }
+    REFSET_VSGD(_mm512, G, W, V, Wn, LR, MU, LAM, coupled);
     _mm512_mask_storeu_pd(v, m, V);
     _mm512_mask_storeu_pd(w, m, Wn);
 }
