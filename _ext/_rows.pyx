@@ -25,8 +25,8 @@ cdef inline floating _relu(floating z) noexcept nogil:
 def add_bias(floating[:, ::1] Z, const floating[::1] b, bint relu):
     """``Z += b[:, None]``, then the ReLU when ``relu`` (entries < 0 become +0), in place.
 
-    At B = 2 the row loop is written out: a loop over two elements per row cost about 8
-    cycles a row in setup (gcc versions it for vectors), 3000 x 2 float64 10 µs a call."""
+    At B = 2 the row loop is written out: with a loop over two elements per row, the call
+    took 3-4 ns a row whether or not the ReLU was on (3000 x 2 float64: 10-11 µs)."""
     cdef Py_ssize_t n = Z.shape[0], B = Z.shape[1], j, k
     cdef floating bj, z
     cdef floating* row
