@@ -55,6 +55,15 @@ cdef extern from "refset_kernels.h":
                            Py_ssize_t n, float* out) noexcept nogil
     void refset_fwd2_row_d(double x0, double x1, const int32_t* idx, const double* w,
                            Py_ssize_t n, double* out) noexcept nogil
+    const Py_ssize_t REFSET_FULL2_MAX
+    void refset_fwd2_full_f(const float* X, const int64_t* rows, Py_ssize_t n, const float* w,
+                            Py_ssize_t n_out, float* out) noexcept nogil
+    void refset_fwd2_full_d(const double* X, const int64_t* rows, Py_ssize_t n,
+                            const double* w, Py_ssize_t n_out, double* out) noexcept nogil
+    int refset_bu2_full_rows_d(const double* X, const double* D, const int64_t* rows,
+                               Py_ssize_t n, double* w, double* v, Py_ssize_t n_out,
+                               double* out, double lr, double mu, double lam,
+                               int coupled) noexcept nogil
 
 
 cdef inline void _bu2_row(floating x0, floating x1, const floating* D, const int32_t* idx,
@@ -206,6 +215,13 @@ cdef void _forward(const floating* X, Py_ssize_t B, const int64_t* indptr,
     cdef Py_ssize_t n = _active_rows(X, B, n_in, rows)
     cdef int64_t* cur = rows + n_in
     cdef bint test = _wide(B, sizeof(floating))      # rows not tested by _active_rows
+    if B == 2 and n_cols <= REFSET_FULL2_MAX and indptr[n_in] == n_in * n_cols:
+        # a full narrow layer (every row links to every column: refset_kernels.h)
+        if floating is float:
+            refset_fwd2_full_f(X, rows, n, values, n_cols, out)
+        else:
+            refset_fwd2_full_d(X, rows, n, values, n_cols, out)
+        return
     if tile >= n_cols:
         for a in range(n):
             i = rows[a]
@@ -258,7 +274,9 @@ def csr_forward(const floating[:, ::1] X, const int64_t[::1] indptr,
     half of a hidden layer): its products are zeros, and adding a zero to a sum that
     started at +0 never changes it (IEEE 754, round to nearest), so the result is the same
     for finite weights.  Scatters into the outputs, so it runs on one thread whatever
-    ``threads`` says (SparseMLP reads the links by column on two threads).
+    ``threads`` says (SparseMLP reads the links by column on two threads).  At B = 2 a full
+    layer of at most 32 columns (a dense output layer) keeps its sums in registers
+    (``refset_fwd2_full``): the same sums in the same order.
     """
     cdef Py_ssize_t n_in = X.shape[0], B = X.shape[1], n_out = out.shape[0]
     cdef Py_ssize_t nnz = values.shape[0]
@@ -325,7 +343,8 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
                                 Py_ssize_t i1, Py_ssize_t B, floating lr, floating mu,
                                 floating lam, bint coupled, Py_ssize_t pf,
                                 const floating* X_next, floating* out_next, Py_ssize_t B_next,
-                                Py_ssize_t pf_next, int64_t* rows) noexcept nogil:
+                                Py_ssize_t pf_next, int64_t* rows,
+                                Py_ssize_t full_cols) noexcept nogil:
     """Rows [i0, i1): propagate with the old weights (through ReLU'), then gradient, then the
     SGD step; then, when ``X_next`` is not NULL, the row's share of the next batch's forward
     product with the new weights.
@@ -337,7 +356,11 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
     their order changes no result.  With ``X_next`` the next product's sums must run in row
     order, so the rows are taken in order and each is tested as it comes.  ``rows``: scratch
     for the layer's rows (this range uses ``rows[i0:i1]``).  Measured as for _active_rows,
-    3000 x 3000 and 3000 x 20: 145 -> 138 and 84 -> 66 µs a call."""
+    3000 x 3000 and 3000 x 20: 145 -> 138 and 84 -> 66 µs a call.
+
+    ``full_cols``: n_out when the layer is full and narrow at B = 2 (every row links to all
+    n_out <= REFSET_FULL2_MAX columns), else 0: the rows with activations then go through
+    refset_bu2_full_rows_d, which keeps the deltas in registers (same bits)."""
     cdef Py_ssize_t i, q, k0, k1, a = 0, z = 0, n = i1 - i0
     cdef const floating* x
     cdef int nz
@@ -350,7 +373,12 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
             rows[n - 1 - z] = i
             a += nz
             z += 1 - nz
-        for q in range(a):
+        q = 0
+        if floating is double:
+            if full_cols and refset_bu2_full_rows_d(X, D, rows, a, values, velocity, full_cols,
+                                                    out, lr, mu, lam, coupled):
+                q = a                      # done: a full narrow layer (refset_kernels.h)
+        for q in range(q, a):
             i = rows[q]
             k0 = indptr[i]
             _backward_update_row(X + i * B, D, indices + k0, values + k0, velocity + k0,
@@ -414,6 +442,7 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
     cdef Py_ssize_t B_next = 0, pf_next = 0
     cdef Py_ssize_t n_cols = D.shape[0], tile_next = D.shape[0]
     cdef int64_t* rows = NULL
+    cdef Py_ssize_t full = 0
     if D.shape[1] != B or velocity.shape[0] != nnz:
         raise ValueError("csr_backward_update: inconsistent shapes")
     _check("csr_backward_update", n_in, indptr, nnz, D.shape[0], indices.shape[0])
@@ -440,6 +469,8 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
         return None if out is None else out.base
     if xn_ptr != NULL:
         tile_next = _tile_cols(n_cols, B_next, sizeof(floating))
+    if B == 2 and n_cols <= REFSET_FULL2_MAX and nnz == n_in * n_cols:
+        full = n_cols                      # a full narrow layer (_backward_update_rows)
     rows = _row_scratch(n_in, xn_ptr != NULL and tile_next < n_cols)
     with nogil:
         if B == 0:                 # no samples: every gradient is 0, only the SGD step
@@ -458,17 +489,18 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
             for t in prange(threads, num_threads=threads, schedule="static", chunksize=1):
                 _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0],
                                       &values[0], &velocity[0], o, bounds[t], bounds[t + 1],
-                                      B, lr, mu, lam, coupled, pf, NULL, NULL, 0, 0, rows)
+                                      B, lr, mu, lam, coupled, pf, NULL, NULL, 0, 0, rows,
+                                      full)
             free(bounds)
         elif B > 0 and tile_next >= n_cols:    # one thread: the next product row by row, fused
             _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0], &values[0],
                                   &velocity[0], o, 0, n_in, B, lr, mu, lam, coupled, pf,
-                                  xn_ptr, on_ptr, B_next, pf_next, rows)
+                                  xn_ptr, on_ptr, B_next, pf_next, rows, full)
             xn_ptr = NULL
         elif B > 0:
             _backward_update_rows(&X[0, 0], &D[0, 0], &indptr[0], &indices[0], &values[0],
                                   &velocity[0], o, 0, n_in, B, lr, mu, lam, coupled, pf,
-                                  NULL, NULL, 0, 0, rows)
+                                  NULL, NULL, 0, 0, rows, full)
         # the next product not fused yet: after the threads (it scatters, so on one), in
         # column tiles (a separate pass over the links costs less than untiled scatters),
         # or with no samples in this batch

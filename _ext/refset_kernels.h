@@ -92,6 +92,9 @@ REFSET_DOT(refset_dot_d, double, refset_fold16_d)
 #ifndef REFSET_PF_DIST
 #define REFSET_PF_DIST 8
 #endif
+/* The widest layer the full-layer paths at B = 2 take (refset_bu2_full_rows_d, refset_fwd2_full). */
+#define REFSET_FULL2_MAX 32
+
 #define REFSET_PF_MIN_ROW_BYTES 64
 #define REFSET_PF_MIN_ARRAY_BYTES (1 << 20)
 
@@ -412,6 +415,62 @@ static inline void refset_bu2_row_d(double x0, double x1, const double* D, const
 #endif
 }
 
+/* ---- The fused backward/update of a full narrow layer at B = 2 (float64, AVX-512) ----
+ * The rows rows[0..n) of a layer whose rows each link to all its n_out <= REFSET_FULL2_MAX
+ * columns (see refset_fwd2_full below): refset_bu2_row_d on each, then, when out is not
+ * NULL, the row's W D through ReLU' (0 where the row's activation is not > 0), as
+ * _csr.pyx does after it.  Every row's link p is column p, so the deltas of its blocks of
+ * eight are the same for every row: they are read once into registers, and each block is
+ * the same refset_bu2_oct as in refset_bu2_row_d, with the same masks, so the same bits.
+ * Returns 0 (nothing done) in a build without AVX-512. */
+static inline int refset_bu2_full_rows_d(const double* X, const double* D,
+                                         const int64_t* rows, Py_ssize_t n, double* w,
+                                         double* v, Py_ssize_t n_out, double* out, double lr,
+                                         double mu, double lam, int coupled) {
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    __m512d LR = _mm512_set1_pd(lr), MU = _mm512_set1_pd(mu), LAM = _mm512_set1_pd(lam);
+    __m512d DV0[4], DV1[4];
+    __mmask8 m[4];
+    int32_t cols[REFSET_FULL2_MAX + 8];
+    Py_ssize_t a, c;
+    int k, prop = out != NULL;
+    if (n_out > REFSET_FULL2_MAX) return 0;
+    for (c = 0; c < REFSET_FULL2_MAX + 8; c++) cols[c] = (int32_t) (c < n_out ? c : 0);
+    for (k = 0; k < 4; k++) {
+        Py_ssize_t left = n_out - 8 * k;
+        m[k] = (__mmask8) (left >= 8 ? 0xFF : left > 0 ? (1u << left) - 1 : 0);
+        refset_pairs8(D, cols + 8 * k, 0xFF, 1, &DV0[k], &DV1[k]);
+    }
+    for (a = 0; a < n; a++) {
+        Py_ssize_t i = rows[a];
+        double x0 = X[2 * i], x1 = X[2 * i + 1];
+        double* wr = w + i * n_out;
+        double* vr = v + i * n_out;
+        __m512d X0 = _mm512_set1_pd(x0), X1 = _mm512_set1_pd(x1);
+        __m512d A0 = _mm512_setzero_pd(), A1 = _mm512_setzero_pd();
+        _Pragma("GCC unroll 4")
+        for (k = 0; k < 4; k++)
+            if (m[k])
+                refset_bu2_oct(X0, X1, DV0[k], DV1[k], wr + 8 * k, vr + 8 * k, m[k], &A0, &A1,
+                               prop, LR, MU, LAM, coupled);
+        if (prop) {                /* as refset_bu2_row_d, then ReLU' as _csr.pyx */
+            double s[2];
+            __m256d H = _mm256_hadd_pd(
+                _mm256_add_pd(_mm512_castpd512_pd256(A0), _mm512_extractf64x4_pd(A0, 1)),
+                _mm256_add_pd(_mm512_castpd512_pd256(A1), _mm512_extractf64x4_pd(A1, 1)));
+            _mm_storeu_pd(s, _mm_add_pd(_mm256_castpd256_pd128(H), _mm256_extractf128_pd(H, 1)));
+            out[2 * i] = x0 > 0 ? s[0] : 0;
+            out[2 * i + 1] = x1 > 0 ? s[1] : 0;
+        }
+    }
+    return 1;
+#else
+    (void) X; (void) D; (void) rows; (void) n; (void) w; (void) v; (void) n_out; (void) out;
+    (void) lr; (void) mu; (void) lam; (void) coupled;
+    return 0;
+#endif
+}
+
 /* ---- The forward product of one row of a CSR layer at B = 2 ----------------------------
  * out[idx[p]] += w[p] (x0, x1) for p in [0, n), in order: each output's sum is taken in
  * row order, as coo_forward's on canonical links. */
@@ -429,6 +488,74 @@ static inline void NAME(T x0, T x1, const int32_t* idx, const T* w, Py_ssize_t n
 }
 REFSET_FWD2_ROW(refset_fwd2_row_f, float)
 REFSET_FWD2_ROW(refset_fwd2_row_d, double)
+
+/* ---- The forward product of a full narrow layer at B = 2 ---------------------------------
+ * A layer whose rows each link to all its n_out <= REFSET_FULL2_MAX columns (a dense output
+ * layer: ε = 20 makes COIL20's 3000 x 20 and MNIST's 1000 x 10 full): row i's weights are
+ * w[i n_out .. (i + 1) n_out), column by column.  For the rows rows[0..n), in order:
+ * out[c] += w[i][c] (x0, x1), the same operations in the same order as refset_fwd2_row over
+ * those rows, so the same bits; out must hold +0 on entry.  The sums stay in two local
+ * arrays (one per sample) that the compiler vectorises over the columns, instead of a load
+ * and a store of a pair of out per link, each waiting for the previous row's store of it. */
+#define REFSET_FWD2_FULL(NAME, T)                                                         \
+static inline void NAME(const T* X, const int64_t* rows, Py_ssize_t n, const T* w,       \
+                        Py_ssize_t n_out, T* out) {                                       \
+    T o0[REFSET_FULL2_MAX] = {0}, o1[REFSET_FULL2_MAX] = {0};                            \
+    Py_ssize_t a, c;                                                                      \
+    for (a = 0; a < n; a++) {                                                             \
+        const T* x = X + 2 * rows[a];                                                     \
+        const T* wr = w + rows[a] * n_out;                                                \
+        T x0 = x[0], x1 = x[1];                                                           \
+        for (c = 0; c < n_out; c++) {                                                     \
+            o0[c] += wr[c] * x0;                                                          \
+            o1[c] += wr[c] * x1;                                                          \
+        }                                                                                 \
+    }                                                                                     \
+    for (c = 0; c < n_out; c++) {                                                         \
+        out[2 * c] = o0[c];                                                               \
+        out[2 * c + 1] = o1[c];                                                           \
+    }                                                                                     \
+}
+REFSET_FWD2_FULL(refset_fwd2_full_f, float)
+#if defined(__AVX512F__)
+/* The same in AVX-512 registers: lane j of O0[k], O1[k] is column 8 k + j's sum. */
+static inline void refset_fwd2_full_d(const double* X, const int64_t* rows, Py_ssize_t n,
+                                      const double* w, Py_ssize_t n_out, double* out) {
+    __m512d O0[4], O1[4];
+    __mmask8 m[4];
+    double o[2][REFSET_FULL2_MAX];
+    Py_ssize_t a, c;
+    int k;
+    for (k = 0; k < 4; k++) {
+        Py_ssize_t left = n_out - 8 * k;
+        m[k] = (__mmask8) (left >= 8 ? 0xFF : left > 0 ? (1u << left) - 1 : 0);
+        O0[k] = _mm512_setzero_pd();
+        O1[k] = _mm512_setzero_pd();
+    }
+    for (a = 0; a < n; a++) {
+        const double* wr = w + rows[a] * n_out;
+        __m512d X0 = _mm512_set1_pd(X[2 * rows[a]]), X1 = _mm512_set1_pd(X[2 * rows[a] + 1]);
+        _Pragma("GCC unroll 4")
+        for (k = 0; k < 4; k++) {
+            if (m[k]) {
+                __m512d W = _mm512_maskz_loadu_pd(m[k], wr + 8 * k);
+                O0[k] = _mm512_add_pd(O0[k], _mm512_mul_pd(W, X0));
+                O1[k] = _mm512_add_pd(O1[k], _mm512_mul_pd(W, X1));
+            }
+        }
+    }
+    for (k = 0; k < 4; k++) {
+        _mm512_storeu_pd(o[0] + 8 * k, O0[k]);
+        _mm512_storeu_pd(o[1] + 8 * k, O1[k]);
+    }
+    for (c = 0; c < n_out; c++) {
+        out[2 * c] = o[0][c];
+        out[2 * c + 1] = o[1][c];
+    }
+}
+#else
+REFSET_FWD2_FULL(refset_fwd2_full_d, double)
+#endif
 
 /* ---- The fused backward/update of one row at a fixed batch width NB -------------------
  * The same operations in the same order as the general loop of _csr.pyx (per link: W D

@@ -254,3 +254,61 @@ def test_empty_layer_and_empty_batch(kernels, dtype):
     assert out.shape == (5, 0)
     assert_allclose(v, 0.5)                         # gradient 0: only the momentum step
     assert_allclose(w, W.values + 0.5)
+
+
+@pytest.mark.parametrize("n_out", [1, 7, 8, 13, 20, 32, 33])
+@pytest.mark.parametrize("coupled", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_full_narrow_layer_at_b2_is_exact(dtype, global_seed, n_out, coupled, threads):
+    """A full layer of at most 32 columns (a dense output layer) takes its own compiled paths
+    at B = 2 (refset_fwd2_full, refset_bu2_full_rows_d: sums kept in registers); they give
+    the bits of the specification: each output summed over the rows in order, the
+    propagation in the eight lanes of refset_kernels.h, ReLU', and REFSET_SGD on every link.
+    33 columns is past the limit and takes the general path, to the same bits."""
+    from refset import get_kernels
+    from refset.kernels import backend as _backend
+
+    if not _backend.compiled_available():
+        pytest.skip("compiled extension not built")
+    cy = get_kernels("cython")
+    rng = np.random.default_rng(global_seed)
+    T = np.dtype(dtype).type
+    n_in = 600 if threads == 2 else 45        # two threads split the rows past 4096 links
+    rows = np.repeat(np.arange(n_in), n_out)
+    cols = np.tile(np.arange(n_out), n_in)
+    indptr, indices = csr_index(rows, cols, n_in, n_out)
+    w = (rng.standard_normal(rows.size) * 10.0 ** rng.integers(-3, 4, rows.size)).astype(dtype)
+    v = rng.standard_normal(rows.size).astype(dtype)
+    X = rng.standard_normal((n_in, 2)).astype(dtype)
+    X[X < -0.5] = 0
+    X[rng.random(n_in) < 0.3] = 0                  # all-zero rows, as after a ReLU
+    D = rng.standard_normal((n_out, 2)).astype(dtype)
+    out_f = cy.csr_forward(X, indptr, indices, w, np.full((n_out, 2), np.nan, dtype), threads)
+    out = np.full((n_in, 2), np.nan, dtype)
+    w1, v1 = w.copy(), v.copy()
+    lr, mu, lam = T(0.05), T(0.9), T(1e-3)
+    cy.csr_backward_update(X, D, indptr, indices, w1, v1, out, lr, mu, lam, coupled, threads)
+    W = w.reshape(n_in, n_out)
+    for c in range(n_out):                         # forward: row order from +0
+        for b in range(2):
+            s = T(0)
+            for i in range(n_in):
+                s = T(s + T(W[i, c] * X[i, b]))
+            assert out_f[c, b] == s, (c, b)
+    for i in range(n_in):
+        for b in range(2):
+            lane = [T(0)] * 8
+            for p in range(n_out):
+                lane[p % 8] = T(lane[p % 8] + T(W[i, p] * D[p, b]))
+            s = T(T(T(lane[0] + lane[4]) + T(lane[1] + lane[5]))
+                  + T(T(lane[2] + lane[6]) + T(lane[3] + lane[7])))
+            assert out[i, b] == (s if X[i, b] > 0 else 0), (i, b)
+    g = (X[:, :1] * D[:, 0] + X[:, 1:] * D[:, 1]).ravel()   # x0 d0 + x1 d1 per link
+    if coupled:
+        v_exp = mu * v - lr * (g + lam * w)
+        w_exp = w + v_exp
+    else:
+        v_exp = mu * v - lr * g
+        w_exp = w + (v_exp - lam * w)
+    assert v1.tobytes() == v_exp.astype(dtype).tobytes()
+    assert w1.tobytes() == w_exp.astype(dtype).tobytes()
