@@ -598,6 +598,7 @@ class SparseMLP(ClassifierMixin, BaseEstimator, _Numerics, _TopologyEvolution):
             n_batches = n // B          # the original SET code skips the last partial batch
         loss_sum, correct = 0.0, 0
         eta = self._learning_rate()
+        settings = self._sgd_settings()          # fixed for the epoch
         method = self._method()
         grad_sums = [np.zeros_like(W.values) for W in self.layers_] if method.needs_gradients else None
         bar = epoch_progress(self.verbose, self.epoch_ + 1, min(n, n_batches * B))
@@ -613,7 +614,8 @@ class SparseMLP(ClassifierMixin, BaseEstimator, _Numerics, _TopologyEvolution):
                 # the first layer's last pass also runs the next batch's first product
                 A_next = (np.ascontiguousarray(X[order[(i + 1) * B:(i + 2) * B]].T)
                           if i + 1 < n_batches else None)
-                Z0 = self._backward_update(acts, masks, delta, kernels, eta, A_next=A_next)
+                Z0 = self._backward_update(acts, masks, delta, kernels, eta, A_next=A_next,
+                                           settings=settings)
             else:                          # Sensitivity also needs the gradients themselves
                 grads = self._backward(acts, masks, delta, kernels)
                 for acc, (gw, _) in zip(grad_sums, grads):

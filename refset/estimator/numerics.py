@@ -161,8 +161,8 @@ class _Numerics:
 
     def _sgd_settings(self):
         """``(momentum, weight_decay, the biases' weight decay, coupled)`` as the SGD step
-        uses them, looked up once per batch (at batch size 2, a look-up per layer showed in
-        the profile): the biases decay only under the ``decay_biases`` quirk."""
+        uses them; training looks them up once an epoch (at batch size 2 a look-up per layer
+        showed in the profile).  The biases decay only under the ``decay_biases`` quirk."""
         mu, lam = float(self.momentum), float(self.weight_decay)
         lam_bias = lam if lam > 0 and "decay_biases" in self._run_quirks() else 0.0
         return mu, lam, lam_bias, self._p("weight_decay_style") == "coupled"
@@ -197,15 +197,18 @@ class _Numerics:
             D *= mask
         return D
 
-    def _backward_update(self, acts, masks, delta, kernels, eta, A_next=None):
+    def _backward_update(self, acts, masks, delta, kernels, eta, A_next=None, settings=None):
         """Backpropagation fused with the SGD step: the same result as :meth:`_backward`
         followed by :meth:`_sgd_update` (each layer's propagation uses its weights before
         the update), in one pass over each layer's links (``csr_backward_update``).
 
         ``A_next``: the next batch's input; when the first layer's forward pass on it reads
         the links in canonical order on one thread, the last pass computes that product too
-        and it is returned (pass it to :meth:`_forward` as ``Z0``); otherwise None."""
-        settings = self._sgd_settings()
+        and it is returned (pass it to :meth:`_forward` as ``Z0``); otherwise None.
+        ``settings``: :meth:`_sgd_settings` when the caller has them (an epoch looks them up
+        once)."""
+        if settings is None:
+            settings = self._sgd_settings()
         mu, lam, _, coupled = settings
         Z0 = None
         for l in range(len(self.layers_) - 1, -1, -1):
