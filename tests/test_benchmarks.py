@@ -264,3 +264,24 @@ def test_readme_table_renders_peer_rows(monkeypatch):
     assert ("| COIL20, 3 × 3000, B = 2, float64, the original's split (*this run*) "
             "| 0.800 s/epoch (topology 0.0500 s) | original SET code 10.0 s/epoch (topology "
             "2.50 s) | 12× |") in text
+
+
+def test_bench_b2_prints_its_four_tables():
+    """The B = 2 diagnosis (benchmarks/bench_b2.py) runs and prints a positive time in every
+    cell of its four tables (one sample each: only the plumbing is tested)."""
+    from refset.kernels import backend
+
+    if not backend.compiled_available():
+        pytest.skip("bench_b2 times the compiled kernels, which are not built")
+    proc = subprocess.run([sys.executable, str(RUN.parent / "bench_b2.py"), "--repeats", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for title in ("1. forward", "2. forward", "3. fused backward", "4. the full narrow"):
+        assert f"== {title}" in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines()
+            if line.startswith(("fixed", "Poisson", "500 ", "20000 ", "16 links", "160 links",
+                                "3000 x 2"))]
+    assert len(rows) == 8
+    for row in rows:
+        numbers = [float(cell) for cell in row if cell.replace(".", "", 1).isdigit()]
+        assert numbers and all(n > 0 for n in numbers[-2:]), row

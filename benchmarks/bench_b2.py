@@ -1,0 +1,125 @@
+"""What the batch-size-2 training pass spends its time on: the CSR kernels, one variable at a time.
+
+The COIL20 reference configuration (3 x 3000, ε = 20, B = 2, float64) is the one training pass
+that misses its target (PERFORMANCE §5).  This script times the two kernels that training
+calls, ``csr_forward`` and ``csr_backward_update`` (compiled, one thread), on synthetic layers
+shaped like COIL20's, changing one thing at a time:
+
+1. **row lengths**: 3000 rows of exactly 40 links against Poisson(40) lengths (a branch at
+   each row's end that the predictor cannot learn);
+2. **outputs in L1 or not**: the forward pass's scatter into 500 .. 20,000 output rows
+   (8 KB .. 312 KB at B = 2, float64; a core's L1 holds 32 KB);
+3. **what a link costs in the fused step**: rows of 16, 40 and 160 links, with activations
+   (propagation, gradient and SGD step) and all zero (the SGD step alone, which only streams
+   the weights and velocities);
+4. **the full narrow layer paths**: COIL20's 3000 x 20 output layer is full, and both kernels
+   keep its sums or deltas in registers; the same work on 3000 x 21 with 20 links a row takes
+   the general path.
+
+Every row has activations unless the case says otherwise; times are medians of interleaved
+samples (``bench_common.median_times``), in ns per link (and µs per call).
+
+    python benchmarks/bench_b2.py [--repeats 9]
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from bench_common import cpu_summary, fmt, format_table, machine_description, median_times
+
+N_ROWS = 3000
+
+
+def layer(rng, n_cols, lengths):
+    """A CSR layer of ``N_ROWS`` rows with the given row lengths (sorted distinct columns)."""
+    from refset.kernels.csr import csr_index
+
+    rows = np.repeat(np.arange(N_ROWS), lengths)
+    cols = np.concatenate([np.sort(rng.choice(n_cols, n, replace=False)) for n in lengths])
+    indptr, indices = csr_index(rows, cols, N_ROWS, n_cols)
+    return indptr, indices, rng.standard_normal(rows.size) * 0.1, n_cols
+
+
+def activations(rng, zero=False):
+    X = np.zeros((N_ROWS, 2)) if zero else np.abs(rng.standard_normal((N_ROWS, 2))) + 0.1
+    return np.ascontiguousarray(X)
+
+
+def calls(k, L, X, rng):
+    """Zero-argument calls of the two kernels on layer ``L`` with activations ``X``."""
+    indptr, indices, values, n_cols = L
+    w, v = values.copy(), np.zeros_like(values)
+    D = rng.standard_normal((n_cols, 2)) * 1e-3
+    out_f, out_b = np.empty((n_cols, 2)), np.empty((N_ROWS, 2))
+    return (lambda: k.csr_forward(X, indptr, indices, w, out_f, 1),
+            lambda: k.csr_backward_update(X, D, indptr, indices, w, v, out_b, 0.01, 0.9, 2e-4,
+                                          False, 1))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=9, help="samples per case")
+    args = parser.parse_args(argv)
+    from refset import get_kernels
+    from refset.kernels import backend
+
+    if not backend.compiled_available():
+        print("bench_b2: the compiled kernels are not built", file=sys.stderr)
+        return 1
+    k = get_kernels("cython")
+    machine = machine_description()
+    print(f"{cpu_summary(machine['cpu'], machine['cores'])}; load average "
+          f"{machine['load_average_start'][0]:.1f}; numpy {machine['numpy']}")
+    rng = np.random.default_rng(0)
+    Xa = activations(rng)
+
+    def timed(cases, which):
+        """{name: (ns per link, µs per call)} of kernel ``which`` (0 forward, 1 backward)."""
+        fns = {name: calls(k, L, X, rng)[which] for name, (L, X) in cases.items()}
+        times = median_times(fns, args.repeats, min_sample=0.05)
+        return {name: (times[name]["median"] * 1e9 / cases[name][0][1].size,
+                       times[name]["median"] * 1e6) for name in cases}
+
+    tables = []
+    cases = {f"{kind} lengths, mean 40": (layer(rng, 3000, lengths), Xa) for kind, lengths in (
+        ("fixed", np.full(N_ROWS, 40)), ("Poisson", np.maximum(rng.poisson(40, N_ROWS), 1)))}
+    res = timed(cases, 0)
+    tables.append(format_table(
+        "1. forward, 3000 x 3000: row lengths", ["rows", "ns/link", "us/call"],
+        [[n, fmt(a), fmt(b)] for n, (a, b) in res.items()]))
+
+    cases = {f"{c} outputs, {c * 16 // 1024} KB": (layer(rng, c, np.full(N_ROWS, 40)), Xa)
+             for c in (500, 1000, 2000, 3000, 6000, 20000)}
+    res = timed(cases, 0)
+    tables.append(format_table(
+        "2. forward, 3000 rows of 40 links: the outputs' size", ["outputs", "ns/link", "us/call"],
+        [[n, fmt(a), fmt(b)] for n, (a, b) in res.items()]))
+
+    rows = []
+    for n in (16, 40, 160):
+        L = layer(rng, 3000, np.full(N_ROWS, n))
+        res = timed({"active": (L, Xa), "zero": (L, activations(rng, zero=True))}, 1)
+        rows.append([f"{n} links a row", fmt(res["active"][0]), fmt(res["zero"][0]),
+                     fmt(res["active"][0] * n), fmt(res["zero"][0] * n)])
+    tables.append(format_table(
+        "3. fused backward step, 3000 x 3000: rows with activations and rows without",
+        ["rows", "active ns/link", "zero ns/link", "active ns/row", "zero ns/row"], rows,
+        notes=["zero: the SGD step alone (the gradients are 0), which streams the weights and "
+               "velocities and reads no delta"]))
+
+    cases = {"3000 x 20, full": (layer(rng, 20, np.full(N_ROWS, 20)), Xa),
+             "3000 x 21, 20 links a row": (layer(rng, 21, np.full(N_ROWS, 20)), Xa)}
+    fwd, bwd = timed(cases, 0), timed(cases, 1)
+    tables.append(format_table(
+        "4. the full narrow layer paths (sums or deltas in registers) against the general one",
+        ["layer", "forward ns/link", "forward us/call", "backward ns/link", "backward us/call"],
+        [[n, fmt(fwd[n][0]), fmt(fwd[n][1]), fmt(bwd[n][0]), fmt(bwd[n][1])] for n in cases]))
+    print("\n".join(tables))
+    print(f"\none thread, float64, B = 2; medians of {args.repeats} interleaved samples per "
+          "table")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
