@@ -266,9 +266,9 @@ def test_readme_table_renders_peer_rows(monkeypatch):
             "2.50 s) | 12× |") in text
 
 
-def test_bench_b2_prints_its_four_tables():
+def test_bench_b2_prints_its_five_tables():
     """The B = 2 diagnosis (benchmarks/bench_b2.py) runs and prints a positive time in every
-    cell of its four tables (one sample each: only the plumbing is tested)."""
+    cell of its five tables (one sample each: only the plumbing is tested)."""
     from refset.kernels import backend
 
     if not backend.compiled_available():
@@ -276,12 +276,13 @@ def test_bench_b2_prints_its_four_tables():
     proc = subprocess.run([sys.executable, str(RUN.parent / "bench_b2.py"), "--repeats", "1"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for title in ("1. forward", "2. forward", "3. fused backward", "4. the full narrow"):
+    for title in ("1. forward", "2. forward", "3. fused backward", "4. the full narrow",
+                  "5. Python"):
         assert f"== {title}" in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines()
             if line.startswith(("fixed", "Poisson", "500 ", "20000 ", "16 links", "160 links",
-                                "3000 x 2"))]
-    assert len(rows) == 8
+                                "3000 x 2", "sparse kernels", "stubs"))]
+    assert len(rows) == 10
     for row in rows:
         numbers = [float(cell) for cell in row if cell.replace(".", "", 1).isdigit()]
         assert numbers and all(n > 0 for n in numbers[-2:]), row
