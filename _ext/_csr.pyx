@@ -275,8 +275,8 @@ def csr_forward(const floating[:, ::1] X, const int64_t[::1] indptr,
     started at +0 never changes it (IEEE 754, round to nearest), so the result is the same
     for finite weights.  Scatters into the outputs, so it runs on one thread whatever
     ``threads`` says (SparseMLP reads the links by column on two threads).  At B = 2 a full
-    layer of at most 32 columns (a dense output layer) keeps its sums in registers
-    (``refset_fwd2_full``): the same sums in the same order.
+    layer of at most 32 columns (a dense output layer) keeps its sums in local arrays, in
+    registers with AVX-512 (``refset_fwd2_full``): the same sums in the same order.
     """
     cdef Py_ssize_t n_in = X.shape[0], B = X.shape[1], n_out = out.shape[0]
     cdef Py_ssize_t nnz = values.shape[0]

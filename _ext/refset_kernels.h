@@ -494,9 +494,10 @@ REFSET_FWD2_ROW(refset_fwd2_row_d, double)
  * layer: ε = 20 makes COIL20's 3000 x 20 and MNIST's 1000 x 10 full): row i's weights are
  * w[i n_out .. (i + 1) n_out), column by column.  For the rows rows[0..n), in order:
  * out[c] += w[i][c] (x0, x1), the same operations in the same order as refset_fwd2_row over
- * those rows, so the same bits; out must hold +0 on entry.  The sums stay in two local
- * arrays (one per sample) that the compiler vectorises over the columns, instead of a load
- * and a store of a pair of out per link, each waiting for the previous row's store of it. */
+ * those rows into a zeroed out, so the same bits; every out[c] is written.  The sums stay in
+ * two local arrays (one per sample, starting at +0) that the compiler vectorises over the
+ * columns, instead of a load and a store of a pair of out per link, each waiting for the
+ * previous row's store of it. */
 #define REFSET_FWD2_FULL(NAME, T)                                                         \
 static inline void NAME(const T* X, const int64_t* rows, Py_ssize_t n, const T* w,       \
                         Py_ssize_t n_out, T* out) {                                       \

@@ -46,6 +46,7 @@ def layer(rng, n_cols, lengths):
 
 
 def activations(rng, zero=False):
+    """(N_ROWS, 2) activations: all positive (every row active), or all zero."""
     X = np.zeros((N_ROWS, 2)) if zero else np.abs(rng.standard_normal((N_ROWS, 2))) + 0.1
     return np.ascontiguousarray(X)
 
