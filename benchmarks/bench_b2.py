@@ -18,7 +18,9 @@ shaped like COIL20's, changing one thing at a time:
 5. **Python between the kernels**: epochs of COIL20's shape (960 synthetic samples of 1024
    features, 20 classes, 3 x 3000, the reference settings) with the two sparse kernels and
    with both replaced by stubs that only zero their outputs; what the stubbed epoch takes is
-   the Python and the small row kernels (bias, ReLU, bias gradient) around them.
+   the Python and the small row kernels (bias, ReLU, bias gradient) around them;
+6. **where the epoch goes**: the same epochs with every kernel call timed, by kernel and
+   layer.
 
 Every row has activations unless the case says otherwise; times are medians of interleaved
 samples (``bench_common.median_times``), in ns per link (and µs per call).
@@ -26,7 +28,9 @@ samples (``bench_common.median_times``), in ns per link (and µs per call).
     python benchmarks/bench_b2.py [--repeats 9]
 """
 import argparse
+import collections
 import sys
+import time
 
 import numpy as np
 
@@ -86,34 +90,87 @@ class _Stubs:
         return out
 
 
+class _Timed:
+    """The compiled kernels, each call timed and added to ``totals`` under the kernel's name
+    and its layer's shape (the rows of its first two 2-D arguments, else its first array's
+    size)."""
+
+    def __init__(self, kernels, totals):
+        self._kernels, self._totals = kernels, totals
+
+    def __getattr__(self, name):
+        fn = getattr(self._kernels, name)
+        if not callable(fn):
+            return fn
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            result = fn(*args, **kwargs)
+            elapsed = time.perf_counter() - t0
+            arrays = [a for a in args if isinstance(a, np.ndarray)]
+            two_d = [str(a.shape[0]) for a in arrays if a.ndim == 2][:2]
+            shape = " x ".join(two_d) if two_d else str(arrays[0].size) if arrays else ""
+            self._totals[f"{name} {shape}"].append(elapsed)
+            return result
+        return timed
+
+
 def python_share(repeats):
-    """Table 5: seconds of training per epoch, real kernels against stubs, interleaved."""
+    """Tables 5 and 6: seconds of training per epoch with the real kernels and with stubs,
+    interleaved; and, in a third fit of each round, every kernel call timed."""
     import warnings
 
     import refset
 
     X, y = refset.make_synthetic(n_samples=960, n_features=1024, n_classes=20, seed=0)
-    times = {"sparse kernels": [], "stubs": []}
-    for _ in range(max(1, repeats // 3)):
+    times = {"sparse kernels": [], "stubs": [], "timed": []}
+    totals = collections.defaultdict(list)
+    rounds = max(1, repeats // 3)
+    for _ in range(rounds):
         for name in times:
             model = refset.SparseMLP((3000, 3000, 3000), epsilon=20, zeta=0.3, epochs=3,
                                      batch_size=2, learning_rate=0.01, momentum=0.9,
                                      weight_decay=2e-4, weight_decay_style="original",
                                      loss="mse", dtype="float64", backend="cython", seed=0)
-            if name == "stubs":        # a private hook: the estimator asks it for its kernels
+            # a private hook: the estimator asks it for its kernels
+            if name == "stubs":
                 kernels = _Stubs(model._kernels())
                 model._kernels = lambda: kernels
+            callback = None
+            if name == "timed":
+                epoch_calls = collections.defaultdict(list)
+                timed = _Timed(model._kernels(), epoch_calls)
+                model._kernels = lambda: timed
+
+                def callback(model, record):
+                    # each epoch's calls (none evaluate: no validation data); epoch 1 warms up
+                    if record["epoch"] > 1:
+                        for key, seconds in epoch_calls.items():
+                            totals[key].append(sum(seconds))
+                    epoch_calls.clear()
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="epsilon=.*makes the")
-                model.fit(X, y)
+                model.fit(X, y, callback=callback)
             times[name] += [h["seconds_train"] for h in model.history_[1:]]
-    return format_table(
+    table5 = format_table(
         "5. Python between the kernels: a COIL20-shaped epoch (B = 2, float64)",
         ["kernels", "train s/epoch", "min", "max"],
-        [[n, fmt(float(np.median(t))), fmt(min(t)), fmt(max(t))] for n, t in times.items()],
+        [[n, fmt(float(np.median(t))), fmt(min(t)), fmt(max(t))]
+         for n, t in times.items() if n != "timed"],
         notes=["stubs: csr_forward and csr_backward_update only zero their outputs; the rest "
                "(Python, numpy, the row kernels) runs as in training", "epochs 2 and 3 of "
-               f"{max(1, repeats // 3)} interleaved fits each"])
+               f"{rounds} interleaved fits each"])
+    shares = sorted(((float(np.median(v)), k) for k, v in totals.items()), reverse=True)
+    table6 = format_table(
+        "6. where the epoch goes: every kernel call timed (the same epochs, a third fit)",
+        ["kernel, layer (rows x columns)", "ms/epoch"],
+        [[k, fmt(t * 1e3)] for t, k in shares]
+        + [["all kernels (the sum of the rows)", fmt(sum(t for t, _ in shares) * 1e3)],
+           ["the whole training pass", fmt(float(np.median(times["timed"])) * 1e3)]],
+        notes=["the sum of each epoch's calls, median over epochs 2 and 3 of the fits; the "
+               "topology update between epochs calls none of these kernels",
+               "the timer adds about 0.2 us a call"])
+    return table5 + "\n" + table6
 
 
 def main(argv=None):

@@ -266,9 +266,10 @@ def test_readme_table_renders_peer_rows(monkeypatch):
             "2.50 s) | 12× |") in text
 
 
-def test_bench_b2_prints_its_five_tables():
+def test_bench_b2_prints_its_six_tables():
     """The B = 2 diagnosis (benchmarks/bench_b2.py) runs and prints a positive time in every
-    cell of its five tables (one sample each: only the plumbing is tested)."""
+    cell of its tables (one sample each: only the plumbing is tested), and the per-kernel
+    account of the epoch names the training kernels of every layer."""
     from refset.kernels import backend
 
     if not backend.compiled_available():
@@ -277,7 +278,7 @@ def test_bench_b2_prints_its_five_tables():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for title in ("1. forward", "2. forward", "3. fused backward", "4. the full narrow",
-                  "5. Python"):
+                  "5. Python", "6. where the epoch goes"):
         assert f"== {title}" in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines()
             if line.startswith(("fixed", "Poisson", "500 ", "20000 ", "16 links", "160 links",
@@ -286,3 +287,8 @@ def test_bench_b2_prints_its_five_tables():
     for row in rows:
         numbers = [float(cell) for cell in row if cell.replace(".", "", 1).isdigit()]
         assert numbers and all(n > 0 for n in numbers[-2:]), row
+    account = proc.stdout.split("== 6. where the epoch goes")[1]
+    for kernel in ("csr_backward_update 3000 x 3000", "csr_backward_update 1024 x 3000",
+                   "csr_backward_update 3000 x 20", "csr_forward 3000 x 3000",
+                   "csr_forward 3000 x 20", "all kernels", "the whole training pass"):
+        assert kernel in account, kernel
