@@ -112,6 +112,14 @@ cdef inline void _forward_row(const floating* x, Py_ssize_t B, const int32_t* id
             o[b] += v * x[b]
 
 
+cdef inline bint _full_narrow(Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_cols,
+                              Py_ssize_t nnz) noexcept nogil:
+    """Whether the full narrow layer paths of refset_kernels.h apply: B = 2 and every one of
+    the n_in rows links to all n_cols <= REFSET_FULL2_MAX columns (columns are distinct within
+    a row, so nnz = n_in n_cols says every row is full)."""
+    return B == 2 and n_cols <= REFSET_FULL2_MAX and nnz == n_in * n_cols
+
+
 cdef inline bint _wide(Py_ssize_t B, Py_ssize_t itemsize) noexcept nogil:
     """Whether a row of B activations fills a cache line (64 bytes) or more."""
     return B * itemsize >= 64
@@ -215,8 +223,7 @@ cdef void _forward(const floating* X, Py_ssize_t B, const int64_t* indptr,
     cdef Py_ssize_t n = _active_rows(X, B, n_in, rows)
     cdef int64_t* cur = rows + n_in
     cdef bint test = _wide(B, sizeof(floating))      # rows not tested by _active_rows
-    if B == 2 and n_cols <= REFSET_FULL2_MAX and indptr[n_in] == n_in * n_cols:
-        # a full narrow layer (every row links to every column: refset_kernels.h)
+    if _full_narrow(B, n_in, n_cols, indptr[n_in]):
         if floating is float:
             refset_fwd2_full_f(X, rows, n, values, n_cols, out)
         else:
@@ -361,7 +368,7 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
     ``full_cols``: n_out when the layer is full and narrow at B = 2 (every row links to all
     n_out <= REFSET_FULL2_MAX columns), else 0: the rows with activations then go through
     refset_bu2_full_rows_d, which keeps the deltas in registers (same bits)."""
-    cdef Py_ssize_t i, q, k0, k1, a = 0, z = 0, n = i1 - i0
+    cdef Py_ssize_t i, q, q0, k0, k1, a = 0, z = 0, n = i1 - i0
     cdef const floating* x
     cdef int nz
     cdef Py_ssize_t k_end = indptr[i1]     # prefetches look ahead across rows up to here
@@ -373,12 +380,12 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
             rows[n - 1 - z] = i
             a += nz
             z += 1 - nz
-        q = 0
+        q0 = 0                             # the first active row left to do
         if floating is double:
             if full_cols and refset_bu2_full_rows_d(X, D, rows, a, values, velocity, full_cols,
                                                     out, lr, mu, lam, coupled):
-                q = a                      # done: a full narrow layer (refset_kernels.h)
-        for q in range(q, a):
+                q0 = a                     # all done (0 from a build without AVX-512)
+        for q in range(q0, a):
             i = rows[q]
             k0 = indptr[i]
             _backward_update_row(X + i * B, D, indices + k0, values + k0, velocity + k0,
@@ -469,8 +476,8 @@ def csr_backward_update(const floating[:, ::1] X, const floating[:, ::1] D,
         return None if out is None else out.base
     if xn_ptr != NULL:
         tile_next = _tile_cols(n_cols, B_next, sizeof(floating))
-    if B == 2 and n_cols <= REFSET_FULL2_MAX and nnz == n_in * n_cols:
-        full = n_cols                      # a full narrow layer (_backward_update_rows)
+    if _full_narrow(B, n_in, n_cols, nnz):
+        full = n_cols                      # see _backward_update_rows
     rows = _row_scratch(n_in, xn_ptr != NULL and tile_next < n_cols)
     with nogil:
         if B == 0:                 # no samples: every gradient is 0, only the SGD step

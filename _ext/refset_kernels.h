@@ -353,6 +353,23 @@ static inline void refset_bu2_oct(__m512d X0, __m512d X1, __m512d d0, __m512d d1
 }
 #endif
 
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+/* The mask of the first `left` lanes of a block of eight (all eight from 8 on, none from 0). */
+static inline __mmask8 refset_lanes8(Py_ssize_t left) {
+    return (__mmask8) (left >= 8 ? 0xFF : left > 0 ? (1u << left) - 1 : 0);
+}
+
+/* A row's two sums from its eight lanes each, into o[0], o[1]: with lo and hi the halves of
+   A, lo + hi is (l0 + l4, l1 + l5, l2 + l6, l3 + l7), and the hadd and the halves' sum add
+   them as REFSET_LANE_SUM does. */
+static inline void refset_lane_sums8(__m512d A0, __m512d A1, double* o) {
+    __m256d H = _mm256_hadd_pd(
+        _mm256_add_pd(_mm512_castpd512_pd256(A0), _mm512_extractf64x4_pd(A0, 1)),
+        _mm256_add_pd(_mm512_castpd512_pd256(A1), _mm512_extractf64x4_pd(A1, 1)));
+    _mm_storeu_pd(o, _mm_add_pd(_mm256_castpd256_pd128(H), _mm256_extractf128_pd(H, 1)));
+}
+#endif
+
 static inline void refset_bu2_row_d(double x0, double x1, const double* D, const int32_t* idx,
                                     double* w, double* v, Py_ssize_t n, Py_ssize_t n_ahead,
                                     double* o, double lr, double mu, double lam, int coupled) {
@@ -369,16 +386,12 @@ static inline void refset_bu2_row_d(double x0, double x1, const double* D, const
                        coupled);
     }
     if (p < n) {                   /* 1 .. 7 links left: lanes 0 .. n-p-1 */
-        __mmask8 m = (__mmask8) ((1u << (n - p)) - 1);
+        __mmask8 m = refset_lanes8(n - p);
         refset_pairs8(D, idx + p, m, p + 8 <= n_ahead, &d0, &d1);
         refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, m, &A0, &A1, prop, LR, MU, LAM, coupled);
     }
-    if (prop) {                    /* as below, with lo and hi the halves of A */
-        __m256d H = _mm256_hadd_pd(
-            _mm256_add_pd(_mm512_castpd512_pd256(A0), _mm512_extractf64x4_pd(A0, 1)),
-            _mm256_add_pd(_mm512_castpd512_pd256(A1), _mm512_extractf64x4_pd(A1, 1)));
-        _mm_storeu_pd(o, _mm_add_pd(_mm256_castpd256_pd128(H), _mm256_extractf128_pd(H, 1)));
-    }
+    if (prop)
+        refset_lane_sums8(A0, A1, o);
 #elif defined(__AVX__)
     __m256d X0 = _mm256_set1_pd(x0), X1 = _mm256_set1_pd(x1);
     __m256d LR = _mm256_set1_pd(lr), MU = _mm256_set1_pd(mu), LAM = _mm256_set1_pd(lam);
@@ -434,11 +447,9 @@ static inline int refset_bu2_full_rows_d(const double* X, const double* D,
     int32_t cols[REFSET_FULL2_MAX + 8];
     Py_ssize_t a, c;
     int k, prop = out != NULL;
-    if (n_out > REFSET_FULL2_MAX) return 0;
     for (c = 0; c < REFSET_FULL2_MAX + 8; c++) cols[c] = (int32_t) (c < n_out ? c : 0);
     for (k = 0; k < 4; k++) {
-        Py_ssize_t left = n_out - 8 * k;
-        m[k] = (__mmask8) (left >= 8 ? 0xFF : left > 0 ? (1u << left) - 1 : 0);
+        m[k] = refset_lanes8(n_out - 8 * k);
         refset_pairs8(D, cols + 8 * k, 0xFF, 1, &DV0[k], &DV1[k]);
     }
     for (a = 0; a < n; a++) {
@@ -455,10 +466,7 @@ static inline int refset_bu2_full_rows_d(const double* X, const double* D,
                                prop, LR, MU, LAM, coupled);
         if (prop) {                /* as refset_bu2_row_d, then ReLU' as _csr.pyx */
             double s[2];
-            __m256d H = _mm256_hadd_pd(
-                _mm256_add_pd(_mm512_castpd512_pd256(A0), _mm512_extractf64x4_pd(A0, 1)),
-                _mm256_add_pd(_mm512_castpd512_pd256(A1), _mm512_extractf64x4_pd(A1, 1)));
-            _mm_storeu_pd(s, _mm_add_pd(_mm256_castpd256_pd128(H), _mm256_extractf128_pd(H, 1)));
+            refset_lane_sums8(A0, A1, s);
             out[2 * i] = x0 > 0 ? s[0] : 0;
             out[2 * i + 1] = x1 > 0 ? s[1] : 0;
         }
@@ -518,7 +526,7 @@ static inline void NAME(const T* X, const int64_t* rows, Py_ssize_t n, const T* 
     }                                                                                     \
 }
 REFSET_FWD2_FULL(refset_fwd2_full_f, float)
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512VL__)
 /* The same in AVX-512 registers: lane j of O0[k], O1[k] is column 8 k + j's sum. */
 static inline void refset_fwd2_full_d(const double* X, const int64_t* rows, Py_ssize_t n,
                                       const double* w, Py_ssize_t n_out, double* out) {
@@ -528,8 +536,7 @@ static inline void refset_fwd2_full_d(const double* X, const int64_t* rows, Py_s
     Py_ssize_t a, c;
     int k;
     for (k = 0; k < 4; k++) {
-        Py_ssize_t left = n_out - 8 * k;
-        m[k] = (__mmask8) (left >= 8 ? 0xFF : left > 0 ? (1u << left) - 1 : 0);
+        m[k] = refset_lanes8(n_out - 8 * k);
         O0[k] = _mm512_setzero_pd();
         O1[k] = _mm512_setzero_pd();
     }

@@ -261,9 +261,10 @@ def test_empty_layer_and_empty_batch(kernels, dtype):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_full_narrow_layer_at_b2_is_exact(dtype, global_seed, n_out, coupled, threads):
     """A full layer of at most 32 columns (a dense output layer) takes its own compiled paths
-    at B = 2 (refset_fwd2_full, refset_bu2_full_rows_d: sums kept in registers); they give
-    the bits of the specification: each output summed over the rows in order, the
-    propagation in the eight lanes of refset_kernels.h, ReLU', and REFSET_SGD on every link.
+    at B = 2 (refset_fwd2_full, refset_bu2_full_rows_d: sums or deltas kept in registers or
+    local arrays); they give the bits of the specification: each output summed over the rows
+    in order, the propagation in the eight lanes of refset_kernels.h, ReLU', and REFSET_SGD
+    on every link.
     33 columns is past the limit and takes the general path, to the same bits."""
     from refset import get_kernels
     from refset.kernels import backend as _backend
