@@ -56,6 +56,30 @@ cdef extern from "refset_kernels.h":
     void refset_fwd2_row_d(double x0, double x1, const int32_t* idx, const double* w,
                            Py_ssize_t n, double* out) noexcept nogil
     const Py_ssize_t REFSET_FULL2_MAX
+    void refset_fwd2_rows_f(const float* X, const int64_t* rows, Py_ssize_t n,
+                            const int64_t* indptr, const int32_t* indices, const float* w,
+                            float* out) noexcept nogil
+    void refset_fwd2_rows_d(const double* X, const int64_t* rows, Py_ssize_t n,
+                            const int64_t* indptr, const int32_t* indices, const double* w,
+                            double* out) noexcept nogil
+    void refset_bu2_rows_f(const float* X, const float* D, const int64_t* rows, Py_ssize_t n,
+                           const int64_t* indptr, const int32_t* indices, Py_ssize_t k_end,
+                           float* w, float* v, float* out, float lr, float mu, float lam,
+                           int coupled) noexcept nogil
+    void refset_bu2_rows_d(const double* X, const double* D, const int64_t* rows,
+                           Py_ssize_t n, const int64_t* indptr, const int32_t* indices,
+                           Py_ssize_t k_end, double* w, double* v, double* out, double lr,
+                           double mu, double lam, int coupled) noexcept nogil
+    void refset_bu2_rows_next_f(const float* X, const float* D, Py_ssize_t i0, Py_ssize_t i1,
+                                const int64_t* indptr, const int32_t* indices,
+                                Py_ssize_t k_end, float* w, float* v, float* out, float lr,
+                                float mu, float lam, int coupled, const float* X_next,
+                                float* out_next) noexcept nogil
+    void refset_bu2_rows_next_d(const double* X, const double* D, Py_ssize_t i0,
+                                Py_ssize_t i1, const int64_t* indptr, const int32_t* indices,
+                                Py_ssize_t k_end, double* w, double* v, double* out,
+                                double lr, double mu, double lam, int coupled,
+                                const double* X_next, double* out_next) noexcept nogil
     void refset_fwd2_full_f(const float* X, const int64_t* rows, Py_ssize_t n, const float* w,
                             Py_ssize_t n_out, float* out) noexcept nogil
     void refset_fwd2_full_d(const double* X, const int64_t* rows, Py_ssize_t n,
@@ -229,6 +253,12 @@ cdef void _forward(const floating* X, Py_ssize_t B, const int64_t* indptr,
         else:
             refset_fwd2_full_d(X, rows, n, values, n_cols, out)
         return
+    if tile >= n_cols and B == 2:         # one C loop over the rows (refset_fwd2_rows)
+        if floating is float:
+            refset_fwd2_rows_f(X, rows, n, indptr, indices, values, out)
+        else:
+            refset_fwd2_rows_d(X, rows, n, indptr, indices, values, out)
+        return
     if tile >= n_cols:
         for a in range(n):
             i = rows[a]
@@ -367,7 +397,11 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
 
     ``full_cols``: n_out when the layer is full and narrow at B = 2 (every row links to all
     n_out <= REFSET_FULL2_MAX columns), else 0: the rows with activations then go through
-    refset_bu2_full_rows_d, which keeps the deltas in registers (same bits)."""
+    refset_bu2_full_rows_d, which keeps the deltas in registers (same bits).
+
+    At B = 2 the rows with activations (and, with ``X_next`` at B' = 2, the whole range) go
+    to one C loop, refset_bu2_rows / refset_bu2_rows_next, instead of a call of
+    _backward_update_row a row (see refset_kernels.h for what that measured)."""
     cdef Py_ssize_t i, q, q0, k0, k1, a = 0, z = 0, n = i1 - i0
     cdef const floating* x
     cdef int nz
@@ -385,17 +419,33 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
             if full_cols and refset_bu2_full_rows_d(X, D, rows, a, values, velocity, full_cols,
                                                     out, lr, mu, lam, coupled):
                 q0 = a                     # all done (0 from a build without AVX-512)
-        for q in range(q0, a):
-            i = rows[q]
-            k0 = indptr[i]
-            _backward_update_row(X + i * B, D, indices + k0, values + k0, velocity + k0,
-                                 indptr[i + 1] - k0, k_end - k0,
-                                 out + i * B if out != NULL else NULL, B, lr, mu, lam,
-                                 coupled, pf)
+        if B == 2:                         # one C loop over the rows (refset_bu2_rows)
+            if floating is float:
+                refset_bu2_rows_f(X, D, rows + q0, a - q0, indptr, indices, k_end, values,
+                                  velocity, out, lr, mu, lam, coupled)
+            else:
+                refset_bu2_rows_d(X, D, rows + q0, a - q0, indptr, indices, k_end, values,
+                                  velocity, out, lr, mu, lam, coupled)
+        else:
+            for q in range(q0, a):
+                i = rows[q]
+                k0 = indptr[i]
+                _backward_update_row(X + i * B, D, indices + k0, values + k0, velocity + k0,
+                                     indptr[i + 1] - k0, k_end - k0,
+                                     out + i * B if out != NULL else NULL, B, lr, mu, lam,
+                                     coupled, pf)
         for q in range(a, n):
             i = rows[q]
             k0 = indptr[i]
             _sgd_zero_row(values + k0, velocity + k0, indptr[i + 1] - k0, lr, mu, lam, coupled)
+        return
+    if B == 2 and B_next == 2:             # one C loop over the rows (refset_bu2_rows_next)
+        if floating is float:
+            refset_bu2_rows_next_f(X, D, i0, i1, indptr, indices, k_end, values, velocity, out,
+                                   lr, mu, lam, coupled, X_next, out_next)
+        else:
+            refset_bu2_rows_next_d(X, D, i0, i1, indptr, indices, k_end, values, velocity, out,
+                                   lr, mu, lam, coupled, X_next, out_next)
         return
     for i in range(i0, i1):
         k0 = indptr[i]
