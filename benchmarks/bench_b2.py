@@ -5,8 +5,11 @@ that misses its target (PERFORMANCE §5).  This script times the two kernels tha
 calls, ``csr_forward`` and ``csr_backward_update`` (compiled, one thread), on synthetic layers
 shaped like COIL20's, changing one thing at a time:
 
-1. **row lengths**: 3000 rows of exactly 40 links against Poisson(40) lengths (a branch at
-   each row's end that the predictor cannot learn);
+1. **row lengths and the active rows**: 3000 rows of exactly 40 links against Poisson(40)
+   lengths, with 30 % of the rows silenced (as a ReLU leaves a hidden layer at B = 2), the same
+   rows in every call or other rows in each call (16 activation sets in turn), as in training,
+   where each batch silences other rows: with varying lengths and varying active rows the
+   branch at each row's end cannot be learned, with either fixed it can;
 2. **outputs in L1 or not**: the forward pass's scatter into 500 .. 20,000 output rows
    (7 KB .. 312 KB at B = 2, float64; a core's L1 holds 32 KB);
 3. **what a link costs in the fused step**: rows of 16, 40 and 160 links, with activations
@@ -53,6 +56,16 @@ def activations(rng, zero=False):
     """(N_ROWS, 2) activations: all positive (every row active), or all zero."""
     X = np.zeros((N_ROWS, 2)) if zero else np.abs(rng.standard_normal((N_ROWS, 2))) + 0.1
     return np.ascontiguousarray(X)
+
+
+def relu_sets(rng, n_sets):
+    """``n_sets`` (N_ROWS, 2) activation sets, each with 30 % of its rows all zero."""
+    sets = []
+    for _ in range(n_sets):
+        X = activations(rng)
+        X[rng.random(N_ROWS) < 0.3] = 0
+        sets.append(X)
+    return sets
 
 
 def calls(k, L, X, rng):
@@ -174,6 +187,39 @@ def python_share(repeats):
     return table5 + "\n" + table6
 
 
+def row_lengths(k, rng, repeats):
+    """Table 1: both kernels on fixed and Poisson row lengths, the same active rows in every
+    call or others in each; ns per link of the active rows (the SGD step of the silenced rows
+    is in the backward figures too)."""
+    sets = relu_sets(rng, 16)
+    fns, links = {}, {}
+    for kind, lengths in (("fixed 40", np.full(N_ROWS, 40)),
+                          ("Poisson(40)", np.maximum(rng.poisson(40, N_ROWS), 1))):
+        indptr, indices, values, n_cols = layer(rng, 3000, lengths)
+        D = rng.standard_normal((n_cols, 2)) * 1e-3
+        for same in (True, False):
+            name = f"{kind}, {'the same' if same else 'other'} active rows"
+            w, v = values.copy(), np.zeros_like(values)
+            out_f, out_b = np.empty((n_cols, 2)), np.empty((N_ROWS, 2))
+            turn = iter(range(1 << 62))
+            pick = (lambda: sets[0]) if same else (lambda: sets[next(turn) % len(sets)])
+            fns[name, 0] = (lambda w=w, out_f=out_f, pick=pick, indptr=indptr, indices=indices:
+                            k.csr_forward(pick(), indptr, indices, w, out_f, 1))
+            fns[name, 1] = (lambda w=w, v=v, D=D, out_b=out_b, pick=pick, indptr=indptr,
+                            indices=indices:
+                            k.csr_backward_update(pick(), D, indptr, indices, w, v, out_b,
+                                                  0.01, 0.9, 2e-4, False, 1))
+            links[name] = float(np.mean([lengths[(X != 0).any(axis=1)].sum() for X in sets]))
+    times = median_times(fns, repeats, min_sample=0.05)
+    rows = [[name, fmt(times[name, 0]["median"] * 1e9 / links[name]),
+             fmt(times[name, 1]["median"] * 1e9 / links[name])] for name in links]
+    return format_table(
+        "1. 3000 x 3000, 30 % of the rows silenced: row lengths and which rows are active",
+        ["rows", "forward ns/link", "backward ns/link"], rows,
+        notes=["per link of the active rows; other active rows: 16 activation sets in turn, "
+               "so the row lengths the kernels meet change from call to call, as in training"])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=9, help="samples per case")
@@ -198,13 +244,7 @@ def main(argv=None):
         return {name: (times[name]["median"] * 1e9 / cases[name][0][1].size,
                        times[name]["median"] * 1e6) for name in cases}
 
-    tables = []
-    cases = {f"{kind} lengths, mean 40": (layer(rng, 3000, lengths), Xa) for kind, lengths in (
-        ("fixed", np.full(N_ROWS, 40)), ("Poisson", np.maximum(rng.poisson(40, N_ROWS), 1)))}
-    res = timed(cases, 0)
-    tables.append(format_table(
-        "1. forward, 3000 x 3000: row lengths", ["rows", "ns/link", "us/call"],
-        [[n, fmt(a), fmt(b)] for n, (a, b) in res.items()]))
+    tables = [row_lengths(k, rng, args.repeats)]
 
     cases = {f"{c} outputs, {c * 16 // 1024} KB": (layer(rng, c, np.full(N_ROWS, 40)), Xa)
              for c in (500, 1000, 2000, 3000, 6000, 20000)}

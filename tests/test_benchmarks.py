@@ -277,13 +277,13 @@ def test_bench_b2_prints_its_six_tables():
     proc = subprocess.run([sys.executable, str(RUN.parent / "bench_b2.py"), "--repeats", "1"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for title in ("1. forward", "2. forward", "3. fused backward", "4. the full narrow",
+    for title in ("1. 3000 x 3000", "2. forward", "3. fused backward", "4. the full narrow",
                   "5. Python", "6. where the epoch goes"):
         assert f"== {title}" in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines()
             if line.startswith(("fixed", "Poisson", "500 ", "20000 ", "16 links", "160 links",
                                 "3000 x 2", "sparse kernels", "stubs"))]
-    assert len(rows) == 10
+    assert len(rows) == 12
     for row in rows:
         numbers = [float(cell) for cell in row if cell.replace(".", "", 1).isdigit()]
         assert numbers and all(n > 0 for n in numbers[-2:]), row
