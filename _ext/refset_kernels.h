@@ -338,9 +338,10 @@ static inline void refset_pairs8(const double* D, const int32_t* c, __mmask8 m, 
    mask registers instead of AVX's vmaskmov in a row's last block.  Measured (COIL20,
    3000 x 3000, B = 2, float64, one thread, real activations of 480 batches, interleaved):
    166 -> 137 us a call. */
-static inline void refset_bu2_oct(__m512d X0, __m512d X1, __m512d d0, __m512d d1, double* w,
-                                  double* v, __mmask8 m, __m512d* A0, __m512d* A1, int prop,
-                                  __m512d LR, __m512d MU, __m512d LAM, int coupled) {
+static inline __m512d refset_bu2_oct(__m512d X0, __m512d X1, __m512d d0, __m512d d1,
+                                     double* w, double* v, __mmask8 m, __m512d* A0,
+                                     __m512d* A1, int prop, __m512d LR, __m512d MU,
+                                     __m512d LAM, int coupled) {
     __m512d W = _mm512_maskz_loadu_pd(m, w), V = _mm512_maskz_loadu_pd(m, v), G, Wn;
     if (prop) {
         *A0 = _mm512_mask_add_pd(*A0, m, *A0, _mm512_mul_pd(W, d0));
@@ -350,6 +351,30 @@ static inline void refset_bu2_oct(__m512d X0, __m512d X1, __m512d d0, __m512d d1
     REFSET_VSGD(_mm512, G, W, V, Wn, LR, MU, LAM, coupled);
     _mm512_mask_storeu_pd(v, m, V);
     _mm512_mask_storeu_pd(w, m, Wn);
+    return Wn;                     /* the new weights (for the fused next product) */
+}
+
+/* The next batch's forward product of a block's first r (1..8) links from their new weights
+   Wn, in order: out[c[j]] += Wn[j] (xn0, xn1), a pair of out read, added and written per
+   link, as refset_fwd2_row does (the products Wn xn0 and Wn xn1 are its wk x0 and wk x1). */
+static inline void refset_fwd2_oct(double* out, const int32_t* c, __m512d Wn, __m512d XN0,
+                                   __m512d XN1, int r) {
+    __m512d P0 = _mm512_mul_pd(Wn, XN0), P1 = _mm512_mul_pd(Wn, XN1);
+    __m512d L = _mm512_unpacklo_pd(P0, P1), H = _mm512_unpackhi_pd(P0, P1);
+    __m128d q[8];
+    int j;
+    q[0] = _mm512_castpd512_pd128(L);
+    q[1] = _mm512_castpd512_pd128(H);
+    q[2] = _mm512_extractf64x2_pd(L, 1);
+    q[3] = _mm512_extractf64x2_pd(H, 1);
+    q[4] = _mm512_extractf64x2_pd(L, 2);
+    q[5] = _mm512_extractf64x2_pd(H, 2);
+    q[6] = _mm512_extractf64x2_pd(L, 3);
+    q[7] = _mm512_extractf64x2_pd(H, 3);
+    for (j = 0; j < r; j++) {
+        double* o = out + 2 * (Py_ssize_t) c[j];
+        _mm_storeu_pd(o, _mm_add_pd(_mm_loadu_pd(o), q[j]));
+    }
 }
 #endif
 
@@ -461,9 +486,10 @@ REFSET_BU2_ROWS(refset_bu2_rows_d, refset_bu2_row_d, double)
 /* The same for the rows i0 .. i1 in order, with the next batch's forward product fused (the
  * first layer: X_next (n_in, 2), its product into out_next): each row with activations as in
  * REFSET_BU2_ROWS, a row without only its SGD step, then, when the row's next activations are
- * not both zero, its share of out_next with the new weights (refset_fwd2_row), as _csr.pyx's
- * row by row loop does, so the same bits. */
-#define REFSET_BU2_ROWS_NEXT(NAME, ROW, ZERO_ROW, FWD_ROW, T)                              \
+ * not both zero, its share of out_next with the new weights (ROW_NEXT does both parts of a
+ * row with activations, refset_bu2_row_next below), as _csr.pyx's row by row loop does, so
+ * the same bits. */
+#define REFSET_BU2_ROWS_NEXT(NAME, ROW, ROW_NEXT, ZERO_ROW, FWD_ROW, T)                    \
 static inline void NAME(const T* X, const T* D, Py_ssize_t i0, Py_ssize_t i1,              \
                         const int64_t* indptr, const int32_t* indices, Py_ssize_t k_end,  \
                         T* w, T* v, T* out, T lr, T mu, T lam, int coupled,               \
@@ -472,19 +498,24 @@ static inline void NAME(const T* X, const T* D, Py_ssize_t i0, Py_ssize_t i1,   
     for (i = i0; i < i1; i++) {                                                           \
         Py_ssize_t k0 = indptr[i], n = indptr[i + 1] - k0;                                \
         T x0 = X[2 * i], x1 = X[2 * i + 1], n0 = X_next[2 * i], n1 = X_next[2 * i + 1];   \
+        int next = (n0 != 0) | (n1 != 0);                                                 \
         if ((x0 != 0) | (x1 != 0)) {                                                      \
             T* o = out != NULL ? out + 2 * i : NULL;                                      \
-            ROW(x0, x1, D, indices + k0, w + k0, v + k0, n, k_end - k0, o, lr, mu, lam,   \
-                coupled);                                                                 \
+            if (next)                                                                     \
+                ROW_NEXT(x0, x1, n0, n1, D, indices + k0, w + k0, v + k0, n, k_end - k0,  \
+                         o, lr, mu, lam, coupled, out_next);                              \
+            else                                                                          \
+                ROW(x0, x1, D, indices + k0, w + k0, v + k0, n, k_end - k0, o, lr, mu,    \
+                    lam, coupled);                                                        \
             if (o != NULL) {                                                              \
                 o[0] = x0 > 0 ? o[0] : 0;                                                 \
                 o[1] = x1 > 0 ? o[1] : 0;                                                 \
             }                                                                             \
         } else {                                                                          \
             ZERO_ROW(w + k0, v + k0, n, lr, mu, lam, coupled);                            \
+            if (next)                                                                     \
+                FWD_ROW(n0, n1, indices + k0, w + k0, n, out_next);                       \
         }                                                                                 \
-        if ((n0 != 0) | (n1 != 0))                                                        \
-            FWD_ROW(n0, n1, indices + k0, w + k0, n, out_next);                           \
     }                                                                                     \
 }
 
@@ -572,11 +603,58 @@ static inline void NAME(const T* X, const int64_t* rows, Py_ssize_t n,          
 REFSET_FWD2_ROWS(refset_fwd2_rows_f, refset_fwd2_row_f, float)
 REFSET_FWD2_ROWS(refset_fwd2_rows_d, refset_fwd2_row_d, double)
 
-/* (REFSET_BU2_ROWS_NEXT, above, needs the forward row) */
-REFSET_BU2_ROWS_NEXT(refset_bu2_rows_next_f, refset_bu2_row_f, refset_sgd_zero_row_f,
-                     refset_fwd2_row_f, float)
-REFSET_BU2_ROWS_NEXT(refset_bu2_rows_next_d, refset_bu2_row_d, refset_sgd_zero_row_d,
-                     refset_fwd2_row_d, double)
+/* ---- A row with activations of the first layer at B = 2, its next product fused ---------
+ * refset_bu2_row, then refset_fwd2_row with the row's next activations xn0, xn1 on its new
+ * weights.  The AVX-512 version (float64) scatters each block's products from the registers
+ * that hold its new weights and columns (refset_fwd2_oct), so the row's links are read once;
+ * the same operations in the same order, so the same bits. */
+static inline void refset_bu2_row_next_f(float x0, float x1, float xn0, float xn1,
+                                         const float* D, const int32_t* idx, float* w,
+                                         float* v, Py_ssize_t n, Py_ssize_t n_ahead, float* o,
+                                         float lr, float mu, float lam, int coupled,
+                                         float* out_next) {
+    refset_bu2_row_f(x0, x1, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled);
+    refset_fwd2_row_f(xn0, xn1, idx, w, n, out_next);
+}
+
+static inline void refset_bu2_row_next_d(double x0, double x1, double xn0, double xn1,
+                                         const double* D, const int32_t* idx, double* w,
+                                         double* v, Py_ssize_t n, Py_ssize_t n_ahead,
+                                         double* o, double lr, double mu, double lam,
+                                         int coupled, double* out_next) {
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    __m512d X0 = _mm512_set1_pd(x0), X1 = _mm512_set1_pd(x1);
+    __m512d XN0 = _mm512_set1_pd(xn0), XN1 = _mm512_set1_pd(xn1);
+    __m512d LR = _mm512_set1_pd(lr), MU = _mm512_set1_pd(mu), LAM = _mm512_set1_pd(lam);
+    __m512d A0 = _mm512_setzero_pd(), A1 = _mm512_setzero_pd();
+    __m512d d0, d1, Wn;
+    int prop = o != NULL;
+    Py_ssize_t p = 0;
+    for (; p + 8 <= n; p += 8) {
+        refset_pairs8(D, idx + p, 0xFF, 1, &d0, &d1);
+        Wn = refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, 0xFF, &A0, &A1, prop, LR, MU, LAM,
+                            coupled);
+        refset_fwd2_oct(out_next, idx + p, Wn, XN0, XN1, 8);
+    }
+    if (p < n) {                   /* 1 .. 7 links left, as in refset_bu2_row_d */
+        __mmask8 m = refset_lanes8(n - p);
+        refset_pairs8(D, idx + p, m, p + 8 <= n_ahead, &d0, &d1);
+        Wn = refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, m, &A0, &A1, prop, LR, MU, LAM,
+                            coupled);
+        refset_fwd2_oct(out_next, idx + p, Wn, XN0, XN1, (int) (n - p));
+    }
+    if (prop)
+        refset_lane_sums8(A0, A1, o);
+#else
+    refset_bu2_row_d(x0, x1, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled);
+    refset_fwd2_row_d(xn0, xn1, idx, w, n, out_next);
+#endif
+}
+
+REFSET_BU2_ROWS_NEXT(refset_bu2_rows_next_f, refset_bu2_row_f, refset_bu2_row_next_f,
+                     refset_sgd_zero_row_f, refset_fwd2_row_f, float)
+REFSET_BU2_ROWS_NEXT(refset_bu2_rows_next_d, refset_bu2_row_d, refset_bu2_row_next_d,
+                     refset_sgd_zero_row_d, refset_fwd2_row_d, double)
 
 /* ---- The forward product of a full narrow layer at B = 2 ---------------------------------
  * A layer whose rows each link to all its n_out <= REFSET_FULL2_MAX columns (a dense output
