@@ -1,7 +1,8 @@
 """What the batch-size-2 training pass spends its time on: the CSR kernels, one variable at a time.
 
-The COIL20 reference configuration (3 x 3000, ε = 20, B = 2, float64) is the one training pass
-that misses its target (PERFORMANCE §5).  This script times the two kernels that training
+The COIL20 reference configuration (3 x 3000, ε = 20, B = 2, float64) is the training pass
+closest to its target (≤ 0.35 s an epoch, PERFORMANCE §5; a busy machine can push it past).
+This script times the two kernels that training
 calls, ``csr_forward`` and ``csr_backward_update`` (compiled, one thread), on synthetic layers
 shaped like COIL20's, changing one thing at a time:
 
