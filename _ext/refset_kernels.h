@@ -395,29 +395,49 @@ static inline void refset_lane_sums8(__m512d A0, __m512d A1, double* o) {
 }
 #endif
 
-static inline void refset_bu2_row_d(double x0, double x1, const double* D, const int32_t* idx,
-                                    double* w, double* v, Py_ssize_t n, Py_ssize_t n_ahead,
-                                    double* o, double lr, double mu, double lam, int coupled) {
-    int prop = o != NULL;
 #if defined(__AVX512F__) && defined(__AVX512VL__)
+/* refset_bu2_row_d with AVX-512, and, when out_next is not NULL, the row's share of the next
+   batch's forward product with its next activations xn0, xn1 (refset_bu2_row_next_d): each
+   block's products go to out_next from the registers that hold its new weights and columns
+   (refset_fwd2_oct).  Always inlined, so that a constant NULL removes that part. */
+static inline __attribute__((always_inline)) void refset_bu2_row512(
+        double x0, double x1, const double* D, const int32_t* idx, double* w, double* v,
+        Py_ssize_t n, Py_ssize_t n_ahead, double* o, double lr, double mu, double lam,
+        int coupled, double xn0, double xn1, double* out_next) {
+    int prop = o != NULL;
     __m512d X0 = _mm512_set1_pd(x0), X1 = _mm512_set1_pd(x1);
+    __m512d XN0 = _mm512_set1_pd(xn0), XN1 = _mm512_set1_pd(xn1);
     __m512d LR = _mm512_set1_pd(lr), MU = _mm512_set1_pd(mu), LAM = _mm512_set1_pd(lam);
     __m512d A0 = _mm512_setzero_pd(), A1 = _mm512_setzero_pd();
-    __m512d d0, d1;
+    __m512d d0, d1, Wn;
     Py_ssize_t p = 0;
     for (; p + 8 <= n; p += 8) {
         refset_pairs8(D, idx + p, 0xFF, 1, &d0, &d1);
-        refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, 0xFF, &A0, &A1, prop, LR, MU, LAM,
-                       coupled);
+        Wn = refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, 0xFF, &A0, &A1, prop, LR, MU, LAM,
+                            coupled);
+        if (out_next != NULL)
+            refset_fwd2_oct(out_next, idx + p, Wn, XN0, XN1, 8);
     }
     if (p < n) {                   /* 1 .. 7 links left: lanes 0 .. n-p-1 */
         __mmask8 m = refset_lanes8(n - p);
         refset_pairs8(D, idx + p, m, p + 8 <= n_ahead, &d0, &d1);
-        refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, m, &A0, &A1, prop, LR, MU, LAM, coupled);
+        Wn = refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, m, &A0, &A1, prop, LR, MU, LAM,
+                            coupled);
+        if (out_next != NULL)
+            refset_fwd2_oct(out_next, idx + p, Wn, XN0, XN1, (int) (n - p));
     }
     if (prop)
         refset_lane_sums8(A0, A1, o);
+}
+#endif
+
+static inline void refset_bu2_row_d(double x0, double x1, const double* D, const int32_t* idx,
+                                    double* w, double* v, Py_ssize_t n, Py_ssize_t n_ahead,
+                                    double* o, double lr, double mu, double lam, int coupled) {
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    refset_bu2_row512(x0, x1, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled, 0, 0, NULL);
 #elif defined(__AVX__)
+    int prop = o != NULL;
     __m256d X0 = _mm256_set1_pd(x0), X1 = _mm256_set1_pd(x1);
     __m256d LR = _mm256_set1_pd(lr), MU = _mm256_set1_pd(mu), LAM = _mm256_set1_pd(lam);
     __m256d A0lo = _mm256_setzero_pd(), A0hi = _mm256_setzero_pd();
@@ -444,6 +464,7 @@ static inline void refset_bu2_row_d(double x0, double x1, const double* D, const
         _mm_storeu_pd(o, _mm_add_pd(_mm256_castpd256_pd128(H), _mm256_extractf128_pd(H, 1)));
     }
 #else
+    int prop = o != NULL;
     double a0[8] = {0}, a1[8] = {0};
     refset_bu2_tail_d(x0, x1, D, idx, w, v, 0, n, a0, a1, prop, lr, mu, lam, coupled);
     if (prop) {
@@ -623,28 +644,8 @@ static inline void refset_bu2_row_next_d(double x0, double x1, double xn0, doubl
                                          double* o, double lr, double mu, double lam,
                                          int coupled, double* out_next) {
 #if defined(__AVX512F__) && defined(__AVX512VL__)
-    __m512d X0 = _mm512_set1_pd(x0), X1 = _mm512_set1_pd(x1);
-    __m512d XN0 = _mm512_set1_pd(xn0), XN1 = _mm512_set1_pd(xn1);
-    __m512d LR = _mm512_set1_pd(lr), MU = _mm512_set1_pd(mu), LAM = _mm512_set1_pd(lam);
-    __m512d A0 = _mm512_setzero_pd(), A1 = _mm512_setzero_pd();
-    __m512d d0, d1, Wn;
-    int prop = o != NULL;
-    Py_ssize_t p = 0;
-    for (; p + 8 <= n; p += 8) {
-        refset_pairs8(D, idx + p, 0xFF, 1, &d0, &d1);
-        Wn = refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, 0xFF, &A0, &A1, prop, LR, MU, LAM,
-                            coupled);
-        refset_fwd2_oct(out_next, idx + p, Wn, XN0, XN1, 8);
-    }
-    if (p < n) {                   /* 1 .. 7 links left, as in refset_bu2_row_d */
-        __mmask8 m = refset_lanes8(n - p);
-        refset_pairs8(D, idx + p, m, p + 8 <= n_ahead, &d0, &d1);
-        Wn = refset_bu2_oct(X0, X1, d0, d1, w + p, v + p, m, &A0, &A1, prop, LR, MU, LAM,
-                            coupled);
-        refset_fwd2_oct(out_next, idx + p, Wn, XN0, XN1, (int) (n - p));
-    }
-    if (prop)
-        refset_lane_sums8(A0, A1, o);
+    refset_bu2_row512(x0, x1, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled, xn0, xn1,
+                      out_next);
 #else
     refset_bu2_row_d(x0, x1, D, idx, w, v, n, n_ahead, o, lr, mu, lam, coupled);
     refset_fwd2_row_d(xn0, xn1, idx, w, n, out_next);
