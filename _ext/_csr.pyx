@@ -56,6 +56,12 @@ cdef extern from "refset_kernels.h":
     void refset_fwd2_row_d(double x0, double x1, const int32_t* idx, const double* w,
                            Py_ssize_t n, double* out) noexcept nogil
     const Py_ssize_t REFSET_FULL2_MAX
+    void refset_sgd_zero_rows_f(const int64_t* rows, Py_ssize_t n, const int64_t* indptr,
+                                float* w, float* v, float lr, float mu, float lam,
+                                int coupled) noexcept nogil
+    void refset_sgd_zero_rows_d(const int64_t* rows, Py_ssize_t n, const int64_t* indptr,
+                                double* w, double* v, double lr, double mu, double lam,
+                                int coupled) noexcept nogil
     void refset_fwd2_rows_f(const float* X, const int64_t* rows, Py_ssize_t n,
                             const int64_t* indptr, const int32_t* indices, const float* w,
                             float* out) noexcept nogil
@@ -434,10 +440,12 @@ cdef void _backward_update_rows(const floating* X, const floating* D, const int6
                                      indptr[i + 1] - k0, k_end - k0,
                                      out + i * B if out != NULL else NULL, B, lr, mu, lam,
                                      coupled, pf)
-        for q in range(a, n):
-            i = rows[q]
-            k0 = indptr[i]
-            _sgd_zero_row(values + k0, velocity + k0, indptr[i + 1] - k0, lr, mu, lam, coupled)
+        if floating is float:              # the rows without activations: the SGD step
+            refset_sgd_zero_rows_f(rows + a, n - a, indptr, values, velocity, lr, mu, lam,
+                                   coupled)
+        else:
+            refset_sgd_zero_rows_d(rows + a, n - a, indptr, values, velocity, lr, mu, lam,
+                                   coupled)
         return
     if B == 2 and B_next == 2:             # one C loop over the rows (refset_bu2_rows_next)
         if floating is float:

@@ -177,6 +177,20 @@ static inline void NAME(T* w, T* v, Py_ssize_t n, T lr, T mu, T lam, int coupled
 REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_f, refset_sgd_f, float)
 REFSET_SGD_ZERO_ROW(refset_sgd_zero_row_d, refset_sgd_d, double)
 
+/* REFSET_SGD_ZERO_ROW on the rows rows[0..n) (row i's links indptr[i] .. indptr[i + 1]): one
+ * call for the rows without activations instead of one a row. */
+#define REFSET_SGD_ZERO_ROWS(NAME, ZERO_ROW, T)                                            \
+static inline void NAME(const int64_t* rows, Py_ssize_t n, const int64_t* indptr, T* w,   \
+                        T* v, T lr, T mu, T lam, int coupled) {                           \
+    Py_ssize_t a;                                                                         \
+    for (a = 0; a < n; a++) {                                                             \
+        Py_ssize_t k0 = indptr[rows[a]];                                                  \
+        ZERO_ROW(w + k0, v + k0, indptr[rows[a] + 1] - k0, lr, mu, lam, coupled);         \
+    }                                                                                     \
+}
+REFSET_SGD_ZERO_ROWS(refset_sgd_zero_rows_f, refset_sgd_zero_row_f, float)
+REFSET_SGD_ZERO_ROWS(refset_sgd_zero_rows_d, refset_sgd_zero_row_d, double)
+
 /* ---- The fused backward/update of one row of a CSR layer at B = 2 ----------------------
  *
  * Row i of a layer has n links, to the columns idx[0..n) with weights w and velocities v
