@@ -488,6 +488,14 @@ static inline void refset_bu2_row_d(double x0, double x1, const double* D, const
 #endif
 }
 
+/* W D through ReLU' for a row's pair o of sums at B = 2: 0 where the row's activation is not
+ * > 0 (the compiled B = 2 backward steps below; _csr.pyx does the same at other widths). */
+#define REFSET_RELU_PRIME2(o, x0, x1)                                                     \
+    do {                                                                                  \
+        (o)[0] = (x0) > 0 ? (o)[0] : 0;                                                   \
+        (o)[1] = (x1) > 0 ? (o)[1] : 0;                                                   \
+    } while (0)
+
 /* ---- The fused backward/update of a layer's rows with activations at B = 2 ---------------
  * refset_bu2_row on each of the rows rows[0..n) in turn (their links are indptr[i] ..
  * indptr[i + 1] of indices, w and v; k_end: the links of the layer, for n_ahead), then, when
@@ -510,10 +518,8 @@ static inline void NAME(const T* X, const T* D, const int64_t* rows, Py_ssize_t 
         T* o = out != NULL ? out + 2 * i : NULL;                                          \
         ROW(x0, x1, D, indices + k0, w + k0, v + k0, indptr[i + 1] - k0, k_end - k0, o,     \
             lr, mu, lam, coupled);                                                        \
-        if (o != NULL) {                                                                  \
-            o[0] = x0 > 0 ? o[0] : 0;                                                     \
-            o[1] = x1 > 0 ? o[1] : 0;                                                     \
-        }                                                                                 \
+        if (o != NULL)                                                                    \
+            REFSET_RELU_PRIME2(o, x0, x1);                                                \
     }                                                                                     \
 }
 REFSET_BU2_ROWS(refset_bu2_rows_f, refset_bu2_row_f, float)
@@ -543,10 +549,8 @@ static inline void NAME(const T* X, const T* D, Py_ssize_t i0, Py_ssize_t i1,   
             else                                                                          \
                 ROW(x0, x1, D, indices + k0, w + k0, v + k0, n, k_end - k0, o, lr, mu,    \
                     lam, coupled);                                                        \
-            if (o != NULL) {                                                              \
-                o[0] = x0 > 0 ? o[0] : 0;                                                 \
-                o[1] = x1 > 0 ? o[1] : 0;                                                 \
-            }                                                                             \
+            if (o != NULL)                                                                \
+                REFSET_RELU_PRIME2(o, x0, x1);                                            \
         } else {                                                                          \
             ZERO_ROW(w + k0, v + k0, n, lr, mu, lam, coupled);                            \
             if (next)                                                                     \
@@ -591,11 +595,9 @@ static inline int refset_bu2_full_rows_d(const double* X, const double* D,
             if (m[k])
                 refset_bu2_oct(X0, X1, DV0[k], DV1[k], wr + 8 * k, vr + 8 * k, m[k], &A0, &A1,
                                prop, LR, MU, LAM, coupled);
-        if (prop) {                /* as refset_bu2_row_d, then ReLU' as _csr.pyx */
-            double s[2];
-            refset_lane_sums8(A0, A1, s);
-            out[2 * i] = x0 > 0 ? s[0] : 0;
-            out[2 * i + 1] = x1 > 0 ? s[1] : 0;
+        if (prop) {                /* as refset_bu2_row_d, then ReLU' */
+            refset_lane_sums8(A0, A1, out + 2 * i);
+            REFSET_RELU_PRIME2(out + 2 * i, x0, x1);
         }
     }
     return 1;

@@ -33,6 +33,7 @@ samples (``bench_common.median_times``), in ns per link (and µs per call).
 """
 import argparse
 import collections
+import itertools
 import sys
 import time
 
@@ -70,14 +71,16 @@ def relu_sets(rng, n_sets):
 
 
 def calls(k, L, X, rng):
-    """Zero-argument calls of the two kernels on layer ``L`` with activations ``X``."""
+    """Zero-argument calls of the two kernels on layer ``L`` with activations ``X``, or, when
+    ``X`` is a list, with each of its activation sets in turn, one a call."""
     indptr, indices, values, n_cols = L
     w, v = values.copy(), np.zeros_like(values)
     D = rng.standard_normal((n_cols, 2)) * 1e-3
     out_f, out_b = np.empty((n_cols, 2)), np.empty((N_ROWS, 2))
-    return (lambda: k.csr_forward(X, indptr, indices, w, out_f, 1),
-            lambda: k.csr_backward_update(X, D, indptr, indices, w, v, out_b, 0.01, 0.9, 2e-4,
-                                          False, 1))
+    turn = itertools.cycle(X if isinstance(X, list) else [X])
+    return (lambda: k.csr_forward(next(turn), indptr, indices, w, out_f, 1),
+            lambda: k.csr_backward_update(next(turn), D, indptr, indices, w, v, out_b, 0.01,
+                                          0.9, 2e-4, False, 1))
 
 
 class _Stubs:
@@ -196,21 +199,12 @@ def row_lengths(k, rng, repeats):
     fns, links = {}, {}
     for kind, lengths in (("fixed 40", np.full(N_ROWS, 40)),
                           ("Poisson(40)", np.maximum(rng.poisson(40, N_ROWS), 1))):
-        indptr, indices, values, n_cols = layer(rng, 3000, lengths)
-        D = rng.standard_normal((n_cols, 2)) * 1e-3
+        L = layer(rng, 3000, lengths)
         for same in (True, False):
             name = f"{kind}, {'the same' if same else 'other'} active rows"
-            w, v = values.copy(), np.zeros_like(values)
-            out_f, out_b = np.empty((n_cols, 2)), np.empty((N_ROWS, 2))
-            turn = iter(range(1 << 62))
-            pick = (lambda: sets[0]) if same else (lambda: sets[next(turn) % len(sets)])
-            fns[name, 0] = (lambda w=w, out_f=out_f, pick=pick, indptr=indptr, indices=indices:
-                            k.csr_forward(pick(), indptr, indices, w, out_f, 1))
-            fns[name, 1] = (lambda w=w, v=v, D=D, out_b=out_b, pick=pick, indptr=indptr,
-                            indices=indices:
-                            k.csr_backward_update(pick(), D, indptr, indices, w, v, out_b,
-                                                  0.01, 0.9, 2e-4, False, 1))
-            links[name] = float(np.mean([lengths[(X != 0).any(axis=1)].sum() for X in sets]))
+            used = sets[:1] if same else sets
+            fns[name, 0], fns[name, 1] = calls(k, L, used, rng)
+            links[name] = float(np.mean([lengths[(X != 0).any(axis=1)].sum() for X in used]))
     times = median_times(fns, repeats, min_sample=0.05)
     rows = [[name, fmt(times[name, 0]["median"] * 1e9 / links[name]),
              fmt(times[name, 1]["median"] * 1e9 / links[name])] for name in links]
